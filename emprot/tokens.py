@@ -7,7 +7,7 @@ __all__ = ['logger', 'FEATURE_NAMES', 'STORE_FORMAT', 'STORE_VERSION', 'ADK_FIT_
            'load_universe', 'TrajectoryFeatures', 'trajectory_features', 'ClusterLookup', 'write_entry', 'TokenStore',
            'tokenize_trajectories', 'adk_jobs']
 
-# %% ../nbs/emprot/00_tokens.ipynb #3ccc07b6
+# %% ../nbs/emprot/00_tokens.ipynb #4a77ef11
 import hashlib
 import json
 import logging
@@ -21,7 +21,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/emprot/00_tokens.ipynb #c4d64e9c
+# %% ../nbs/emprot/00_tokens.ipynb #30b36ecd
 FEATURE_NAMES = ('sin_phi', 'cos_phi', 'sin_psi', 'cos_psi')
 STORE_FORMAT = 'emprot-token-store'
 STORE_VERSION = 1
@@ -34,7 +34,7 @@ class TrajectoryError(ValueError):
 class TokenStoreError(ValueError):
     "A token store that is missing, malformed or inconsistent; the message names the file and the reason."
 
-# %% ../nbs/emprot/00_tokens.ipynb #c5b8e6e8
+# %% ../nbs/emprot/00_tokens.ipynb #0fb68638
 def load_universe(topology, trajectory=None, selection: str = 'protein'):
     "Open `topology` (+ `trajectory`) with MDAnalysis and return `(universe, residues)`; clear errors naming the file."
     import MDAnalysis as mda
@@ -57,7 +57,7 @@ def load_universe(topology, trajectory=None, selection: str = 'protein'):
         raise TrajectoryError(f'{topology}: selection {selection!r} contains no protein residues')
     return u, sel.residues
 
-# %% ../nbs/emprot/00_tokens.ipynb #c36369ee
+# %% ../nbs/emprot/00_tokens.ipynb #c50b36a2
 def _backbone_indices(residues):
     "Atom indices of N, CA, C per residue; residues missing any of them are dropped (returned as `keep` mask)."
     idx, keep = [], []
@@ -85,7 +85,7 @@ def _dihedral_mask(residues, first_positions, n_idx, c_idx, max_peptide_bond=2.0
     mask[:-1, 1] = link
     return mask
 
-# %% ../nbs/emprot/00_tokens.ipynb #d2d0011d
+# %% ../nbs/emprot/00_tokens.ipynb #944415c5
 @dataclass
 class TrajectoryFeatures:
     "Per-residue features of one trajectory: `features` (T, N, D) float32 and everything needed to store them."
@@ -149,7 +149,7 @@ def trajectory_features(topology, trajectory, selection: str = 'protein', start=
         angle_mask=mask, topology=str(topology), trajectory=str(trajectory), selection=selection,
         frame_slice=(start, stop, step))
 
-# %% ../nbs/emprot/00_tokens.ipynb #7ebf30c4
+# %% ../nbs/emprot/00_tokens.ipynb #9171bcfa
 class ClusterLookup:
     """Codebook of `n_clusters` centroids in feature space: `assign` maps features (..., D) to cluster IDs (...).
 
@@ -252,7 +252,7 @@ class ClusterLookup:
         names = json.loads(group.attrs.get('feature_names', 'null'))
         return cls(group['centroids'][()], names, json.loads(group.attrs.get('meta', '{}')))
 
-# %% ../nbs/emprot/00_tokens.ipynb #cc378196
+# %% ../nbs/emprot/00_tokens.ipynb #ecee960c
 _str = h5py.string_dtype('utf-8')
 
 
@@ -316,7 +316,7 @@ def write_entry(f, name: str, tf: TrajectoryFeatures, ids: np.ndarray, lookup: C
     g.move(tmp, name)
     f.flush()
 
-# %% ../nbs/emprot/00_tokens.ipynb #bff3e180
+# %% ../nbs/emprot/00_tokens.ipynb #d37a5d61
 class TokenStore:
     "Read access to a token store; opens the HDF5 file lazily and once per process (DataLoader-worker safe)."
     def __init__(self, path):
@@ -374,7 +374,7 @@ class TokenStore:
         "The codebook that produced this store's IDs."
         return ClusterLookup.from_h5(self.file['codebook'])
 
-# %% ../nbs/emprot/00_tokens.ipynb #bdbf96f2
+# %% ../nbs/emprot/00_tokens.ipynb #ce1f37a9
 def _entry_name(trajectory, taken):
     stem = Path(str(trajectory)).name.split('.')[0]
     name, i = stem, 1
@@ -445,7 +445,7 @@ def tokenize_trajectories(jobs, store_path, lookup: ClusterLookup | None = None,
     report['seconds'] = time.perf_counter() - t_start
     return report
 
-# %% ../nbs/emprot/00_tokens.ipynb #f85b89c0
+# %% ../nbs/emprot/00_tokens.ipynb #acb1eee5
 ADK_FIT_ON = ('adk_dims', 'adk_gbis_tmd')
 
 
