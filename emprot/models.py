@@ -4,13 +4,13 @@
 __all__ = ['MODEL_DEFAULTS', 'sinusoidal', 'key_padding_mask_from_valid', 'HistoryResidueLayer',
            'ProteinTransformerClassificationOnly']
 
-# %% ../nbs/emprot/10_models.ipynb #49c4966a
+# %% ../nbs/emprot/10_models.ipynb #d2014ed5
 import math
 
 import torch
 import torch.nn as nn
 
-# %% ../nbs/emprot/10_models.ipynb #7a1a42ef
+# %% ../nbs/emprot/10_models.ipynb #41544200
 MODEL_DEFAULTS = dict(num_clusters=36, d_embed=128, num_heads=4, num_layers=2, future_horizon=3,
                       dropout=0.1, ff_mult=4, time_scale=1.0)
 
@@ -28,7 +28,7 @@ def _model_config(config: dict) -> dict:
         raise ValueError(f"model config: 'time_scale' must be > 0, got {cfg['time_scale']!r}")
     return cfg
 
-# %% ../nbs/emprot/10_models.ipynb #f062516a
+# %% ../nbs/emprot/10_models.ipynb #c6f260fe
 def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     "Sinusoidal features of a real tensor `x` (any shape) -> `(*x.shape, dim)` (sin half, cos half)."
     half = dim // 2
@@ -41,7 +41,7 @@ def key_padding_mask_from_valid(valid: torch.Tensor) -> torch.Tensor:
     "PyTorch `key_padding_mask` (True = IGNORE) from a validity mask (True = valid) over the last dim; rows without any valid key keep all keys (finite, never read)."
     return ~valid & valid.any(-1, keepdim=True)
 
-# %% ../nbs/emprot/10_models.ipynb #548ec387
+# %% ../nbs/emprot/10_models.ipynb #e6acb962
 class HistoryResidueLayer(nn.Module):
     "One layer: each residue's state attends over its own history frames, then over all residues, then a feed-forward block (pre-norm residuals)."
     def __init__(self, d: int, heads: int, dropout: float, ff_mult: int):
@@ -63,7 +63,7 @@ class HistoryResidueLayer(nn.Module):
         x = x + self.drop(self.res_attn(y, y, y, key_padding_mask=res_kpm, need_weights=False)[0])
         return x + self.drop(self.ff(self.norm_ff(x)))
 
-# %% ../nbs/emprot/10_models.ipynb #8fc06f87
+# %% ../nbs/emprot/10_models.ipynb #a60f6cff
 class ProteinTransformerClassificationOnly(nn.Module):
     "Forecast the cluster IDs of `future_horizon` frames from `K` history frames of cluster IDs (see the module prose)."
     def __init__(self, config: dict):
@@ -81,11 +81,12 @@ class ProteinTransformerClassificationOnly(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, D), nn.GELU(), nn.Linear(D, C))
 
     def forward(self, input_cluster_ids, times, sequence_lengths, history_mask) -> dict:
-        "`input_cluster_ids` (B,T,N) long, `times` (B,T), `sequence_lengths` (B,), `history_mask` (B,T,N) True = observed -> dict(cluster_logits (B,F,N,C), context (B,N,D))."
+        "`input_cluster_ids` (B,T,N) long, `times` (B,T), `sequence_lengths` (B,) residues, `history_mask` (B,T,N) True = observed -> dict(cluster_logits (B,F,N,C), context (B,N,D))."
         B, T, N = input_cluster_ids.shape
         D, dev = self.config['d_embed'], input_cluster_ids.device
-        res_valid = torch.arange(N, device=dev)[None] < sequence_lengths.to(dev)[:, None]          # (B,N)
-        valid = history_mask.to(dev).bool() & res_valid[:, None, :]                                # (B,T,N)
+        in_protein = torch.arange(N, device=dev)[None] < sequence_lengths.to(dev)[:, None]         # (B,N)
+        valid = history_mask.to(dev).bool() & in_protein[:, None, :]                               # (B,T,N)
+        res_valid = valid.any(1)                                                                    # (B,N) observed at least once
         ids = input_cluster_ids.masked_fill(~valid | (input_cluster_ids < 0) | (input_cluster_ids >= self.num_clusters),
                                             self.pad_index)
         # reference frame = the last frame with any observed residue (robust to padded frames at either end)
@@ -98,7 +99,7 @@ class ProteinTransformerClassificationOnly(nn.Module):
         x = emb[torch.arange(B, device=dev), last]                                                  # (B,N,D) newest frame
         memory = emb.transpose(1, 2).reshape(B * N, T, D)
         time_kpm = key_padding_mask_from_valid(valid.transpose(1, 2).reshape(B * N, T))
-        res_kpm = key_padding_mask_from_valid(res_valid & valid.any(1))
+        res_kpm = key_padding_mask_from_valid(res_valid)
         for layer in self.layers:
             x = layer(x, memory, time_kpm, res_kpm)
         context = self.norm(x)
