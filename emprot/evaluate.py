@@ -6,7 +6,7 @@
 __all__ = ['target_mask', 'token_accuracy_counts', 'token_accuracy', 'MarkovBaseline', 'copy_last_predict', 'AccuracyMeter',
            'evaluate_baselines', 'evaluate_model', 'evaluation_report', 'format_report']
 
-# %% ../nbs/emprot/30_evaluate.ipynb #c240a361
+# %% ../nbs/emprot/30_evaluate.ipynb #b6ed2ffa
 import json
 import math
 from pathlib import Path
@@ -16,7 +16,7 @@ import torch
 
 from emprot.data import IGNORE_INDEX, PAD_ID, TokenWindowDataset, collate_windows, last_history_ids
 
-# %% ../nbs/emprot/30_evaluate.ipynb #988cb50c
+# %% ../nbs/emprot/30_evaluate.ipynb #f9ffca34
 def target_mask(batch: dict) -> torch.Tensor:
     "(B, F, N) bool: `future_step_mask[:, :, None] & residue_mask[:, None, :] & (targets >= 0)` — the loss and metric mask."
     t = batch['future_cluster_ids']
@@ -32,7 +32,7 @@ def token_accuracy_counts(predictions: torch.Tensor, batch: dict) -> dict:
     t = batch['future_cluster_ids']
     m = target_mask(batch)
     hit = (predictions.to(t.device) == t) & m
-    changed = m & (t != last_history_ids(batch['input_cluster_ids'])[:, None, :])
+    changed = m & (t != last_history_ids(batch['input_cluster_ids'], batch['history_mask'])[:, None, :])
     return {'correct': hit.sum((0, 2)), 'total': m.sum((0, 2)),
             'changed_correct': (hit & changed).sum((0, 2)), 'changed_total': changed.sum((0, 2))}
 
@@ -42,7 +42,7 @@ def token_accuracy(predictions: torch.Tensor, batch: dict) -> float:
     c = token_accuracy_counts(predictions, batch)
     return float(c['correct'].sum() / c['total'].sum()) if c['total'].sum() > 0 else float('nan')
 
-# %% ../nbs/emprot/30_evaluate.ipynb #29bb7f09
+# %% ../nbs/emprot/30_evaluate.ipynb #0175fad8
 def _protein_key(resnames) -> str:
     "Identity of a protein for per-residue statistics: its residue-name sequence."
     return '-'.join(map(str, resnames))
@@ -101,7 +101,7 @@ class MarkovBaseline:
     def predict(self, batch: dict, keys: list) -> torch.Tensor:
         "(B, F, N) predicted IDs for a batch whose examples come from proteins `keys` (see `_protein_key`)."
         t = self.tables()
-        last = last_history_ids(batch['input_cluster_ids'])                          # (B, N)
+        last = last_history_ids(batch['input_cluster_ids'], batch['history_mask'])                          # (B, N)
         B, N = last.shape
         cur = last.clamp(min=0)
         out = t['pooled'][:, cur].permute(1, 0, 2).clone()                            # (B, F, N)
@@ -115,9 +115,9 @@ class MarkovBaseline:
 
 def copy_last_predict(batch: dict, horizon: int) -> torch.Tensor:
     "(B, F, N): the latest history frame repeated for every future step."
-    return last_history_ids(batch['input_cluster_ids'])[:, None, :].expand(-1, horizon, -1)
+    return last_history_ids(batch['input_cluster_ids'], batch['history_mask'])[:, None, :].expand(-1, horizon, -1)
 
-# %% ../nbs/emprot/30_evaluate.ipynb #0f37b021
+# %% ../nbs/emprot/30_evaluate.ipynb #4f770844
 class AccuracyMeter:
     "Accumulates `token_accuracy_counts` over batches; `result()` gives overall/changed/per-horizon accuracies."
     def __init__(self, horizon: int):
@@ -136,7 +136,7 @@ class AccuracyMeter:
                 'per_horizon': per(c['correct'], c['total']), 'changed_per_horizon': per(c['changed_correct'], c['changed_total']),
                 'n_targets': int(c['total'].sum()), 'n_changed': int(c['changed_total'].sum())}
 
-# %% ../nbs/emprot/30_evaluate.ipynb #196f6798
+# %% ../nbs/emprot/30_evaluate.ipynb #0becc049
 def _dataset_batches(dataset: TokenWindowDataset, batch_size: int = 64):
     "Sequential batches over all windows of `dataset`, with each example's protein key (for the Markov baseline)."
     keys = {name: _protein_key(dataset.store.resnames(name)) for name, _, _ in dataset.ranges}
