@@ -1,0 +1,137 @@
+"""Data quality of foldtree2.data on real structures: graph sequences equal the files' ATOM-record sequences
+(read independently with Biopython), 3-state DSSP agrees with the mkdssp reference files shipped in
+mdanalysistests on >= 95% of residues, and backbone dihedrals agree with MDAnalysis to 1e-3 rad."""
+import warnings
+from pathlib import Path
+
+import MDAnalysisTests
+import numpy as np
+import pytest
+from Bio.Data.PDBData import protein_letters_3to1_extended
+from Bio.PDB import PDBParser
+from Bio.PDB.Polypeptide import is_aa
+
+from foldtree2.data import StructureDataset, build_store
+from foldtree2.features import dssp3
+from foldtree2.structures import AA_ORDER
+
+ROOT = Path(__file__).resolve().parents[1]
+AFDB = ROOT.parent / 'shared' / 'data' / 'afdb_rrnppa'
+DSSP_DIR = Path(MDAnalysisTests.__file__).parent / 'data' / 'dssp'
+AF_FILES = sorted(AFDB.glob('*.pdb.gz'))
+DSSP_FILES = sorted(p for p in DSSP_DIR.glob('*.pdb.gz') if (DSSP_DIR / (p.name[:-3] + '.dssp')).exists())
+M3 = {'H': 0, 'G': 0, 'I': 0, 'E': 1, 'B': 1}   # DSSP 8 states -> 0 helix, 1 strand, 2 loop
+
+
+def stem(p): return p.name[:-len('.pdb.gz')]
+
+
+@pytest.fixture(scope='module')
+def stores(tmp_path_factory):
+    d = tmp_path_factory.mktemp('quality')
+    assert len(AF_FILES) == 32 and len(DSSP_FILES) >= 45
+    rep_af = build_store(AF_FILES, d / 'af.h5', workers=2, progress=False)
+    rep_ex = build_store(DSSP_FILES, d / 'dssp.h5', mode='experimental', workers=2, progress=False)
+    assert rep_af.ok and rep_ex.ok, (rep_af.summary(), rep_ex.summary())
+    return StructureDataset(d / 'af.h5'), StructureDataset(d / 'dssp.h5')
+
+
+def biopython_sequences(path):
+    "chain id -> one-letter sequence of the first model's amino-acid residues with N, CA, C and O (Biopython)."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        import gzip
+        with gzip.open(path, 'rt') as fh:
+            s = PDBParser(QUIET=True).get_structure(stem(path), fh)
+    out = {}
+    for ch in next(iter(s)):
+        seq = ''
+        for r in ch:
+            if r.id[0] == 'W' or not is_aa(r, standard=False): continue
+            if not all(a in r for a in ('N', 'CA', 'C', 'O')): continue
+            c = protein_letters_3to1_extended.get(r.get_resname().upper(), 'X')
+            seq += c if c in AA_ORDER else 'X'
+        if seq: out[ch.id] = seq
+    return out
+
+
+@pytest.mark.parametrize('which', ['afdb', 'dssp'])
+def test_graph_sequences_equal_atom_records(stores, which):
+    ds, files = (stores[0], AF_FILES) if which == 'afdb' else (stores[1], DSSP_FILES)
+    n = 0
+    for f in files:
+        for chain_id, ref in biopython_sequences(f).items():
+            if len(ref) < 2: continue
+            g = ds.get(f'{stem(f)}_{chain_id}')
+            assert g.sequence == ref, f'{f.name} chain {chain_id}'
+            # the one-hot labels are aligned with the same residues
+            aa = ''.join(AA_ORDER[i] if row.sum() > 0 else 'X' for i, row in zip(g['AA'].x.argmax(1), g['AA'].x))
+            assert aa == ref
+            assert g['coords'].x.shape[0] == len(ref)
+            n += 1
+    assert n == len(files)   # every file has exactly one protein chain in these sets
+
+
+def test_plddt_from_bfactor(stores):
+    ds = stores[0]
+    import gzip
+    f = AF_FILES[0]
+    ca_b = [float(l[60:66]) / 100 for l in gzip.open(f, 'rt') if l.startswith('ATOM') and l[12:16] == ' CA ']
+    np.testing.assert_allclose(ds.get(f'{stem(f)}_A')['plddt'].x[:, 0].numpy(), ca_b, atol=1e-6)
+    assert (stores[1][0]['plddt'].x == 1).all()
+
+
+def test_dssp_agreement_with_mkdssp(stores):
+    ds = stores[1]
+    agree = total = 0
+    for f in DSSP_FILES:
+        ref = np.array([M3.get(c, 2) for c in (DSSP_DIR / (f.name[:-3] + '.dssp')).read_text().split()[0]])
+        sid = next(k for k in ds.ids if k.startswith(stem(f) + '_'))
+        a = ds.arrays(sid)
+        assert len(ref) == len(a['sequence']), f.name
+        ss = dssp3(a['coords'], a['sequence'])
+        # the graph's one-hot ss is the same assignment
+        assert (ds.get(sid)['ss'].x.argmax(1).numpy() == ss).all()
+        agree += int((ss == ref).sum()); total += len(ref)
+    frac = agree / total
+    print(f'DSSP 3-state agreement with mkdssp: {frac:.4f} over {total} residues in {len(DSSP_FILES)} chains')
+    assert frac >= 0.95
+
+
+def _wrap(x): return np.angle(np.exp(1j * x))
+
+
+@pytest.mark.parametrize('which', ['afdb', 'dssp'])
+def test_dihedrals_match_mdanalysis(stores, which):
+    import MDAnalysis as mda
+    from MDAnalysis.analysis.dihedrals import Dihedral, Ramachandran
+    ds, files = (stores[0], AF_FILES[:8]) if which == 'afdb' else (stores[1], DSSP_FILES)
+    worst, n = 0.0, 0
+    for f in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            u = mda.Universe(str(f))
+            prot = u.select_atoms('protein and not name H*')
+            rama = Ramachandran(prot).run()
+            omega_groups = [r.omega_selection() for r in prot.residues]
+            omega_res = [r for r, g in zip(prot.residues, omega_groups) if g is not None]
+            omega = Dihedral([g for g in omega_groups if g is not None]).run()
+        sid = next(k for k in ds.ids if k.startswith(stem(f) + '_'))
+        a = ds.arrays(sid); g = ds.get(sid)
+        ang, mask = g['bondangles'].x.numpy(), g['bondangles'].mask.numpy()
+        row = {(int(r), ic.strip()): k for k, (r, ic) in enumerate(zip(a['resnums'], a['icodes']))}
+        def compare(residues, ref, col):
+            nonlocal worst, n
+            for r, v in zip(residues, ref):
+                k = row.get((int(r.resid), str(r.icode).strip()))
+                if k is None or not mask[k, col]: continue   # not stored (no full backbone) / across a chain break
+                e = abs(_wrap(ang[k, col] - np.radians(v)))
+                worst = max(worst, e); n += 1
+                assert e < 1e-3, f'{f.name} residue {r.resid}{r.icode} angle {col}: {ang[k, col]} vs {np.radians(v)}'
+        compare(rama.ag2.residues, rama.results.angles[0, :, 0], 0)
+        compare(rama.ag2.residues, rama.results.angles[0, :, 1], 1)
+        compare(omega_res, omega.results.angles[0], 2)
+        # almost every residue has a defined phi that was compared (only termini and chain breaks are not)
+        assert mask[:, 0].sum() >= 0.9 * len(a['sequence']), f.name
+    print(f'{which}: {n} dihedrals compared with MDAnalysis, max |error| = {worst:.2e} rad')
+    assert n > 0
