@@ -6,7 +6,7 @@
 __all__ = ['PAD_ID', 'IGNORE_INDEX', 'BATCH_KEYS', 'OPTIONAL_BATCH_KEYS', 'DEFAULT_SPLITS', 'DATA_DEFAULTS', 'Loaders',
            'parse_split', 'window_anchors', 'TokenWindowDataset', 'collate_windows', 'last_history_ids', 'make_loaders']
 
-# %% ../nbs/emprot/01_data.ipynb #4a87e629
+# %% ../nbs/emprot/01_data.ipynb #625923ab
 from collections import namedtuple
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sequential
 
 from emprot.tokens import TokenStore, TokenStoreError
 
-# %% ../nbs/emprot/01_data.ipynb #8fc3b388
+# %% ../nbs/emprot/01_data.ipynb #bf876513
 PAD_ID = -1        # value of input_cluster_ids where a history frame or residue does not exist
 IGNORE_INDEX = -1  # value of future_cluster_ids where a target is invalid
 
@@ -48,7 +48,7 @@ DATA_DEFAULTS = {
     'seed': 0,                    # shuffling seed of the training sampler
 }
 
-# %% ../nbs/emprot/01_data.ipynb #86c950aa
+# %% ../nbs/emprot/01_data.ipynb #def923fa
 def parse_split(items, store: TokenStore, split_name: str = 'split') -> list:
     "Resolve split items (entry names or `{name, start, end}` fractions) to `(name, lo, hi)` frame ranges."
     if isinstance(items, str):
@@ -89,7 +89,7 @@ def window_anchors(lo: int, hi: int, history: int, horizon: int, stride: int = 1
     last = hi - 1 - need * frame_step
     return np.arange(first, last + 1, stride, dtype=np.int64) if last >= first else np.zeros(0, dtype=np.int64)
 
-# %% ../nbs/emprot/01_data.ipynb #22d5931c
+# %% ../nbs/emprot/01_data.ipynb #32e98ed4
 class TokenWindowDataset(Dataset):
     "Windows (K history, F future frames) over frame ranges of token-store entries; items are dicts of numpy arrays."
     def __init__(self, store, ranges, history_frames: int = 5, future_horizon: int = 3, stride: int = 1,
@@ -155,12 +155,12 @@ class TokenWindowDataset(Dataset):
         return {'history': ids_h, 'times': t_h, 'future': fut_ids, 'future_valid': fvalid, 'delta_t': dt,
                 'entry': name, 'anchor': int(a)}
 
-# %% ../nbs/emprot/01_data.ipynb #6376e006
+# %% ../nbs/emprot/01_data.ipynb #cfe42963
 def collate_windows(samples: list, extras: bool = True) -> dict:
     """Pad window dicts (from `TokenWindowDataset`) into the batch contract (see the table above).
 
-    History frames are right-padded in time (`sequence_lengths` real frames, the latest at index
-    `sequence_lengths - 1`), residues right-padded; `input_cluster_ids` uses `PAD_ID`, `future_cluster_ids` uses `IGNORE_INDEX`. `extras` adds delta_t,
+    History frames are left-padded in time (the latest frame at t = T-1), residues right-padded
+    (`sequence_lengths` = number of residues); `input_cluster_ids` uses `PAD_ID`, `future_cluster_ids` uses `IGNORE_INDEX`. `extras` adds delta_t,
     change_mask and run_length."""
     B = len(samples)
     if B == 0:
@@ -170,21 +170,21 @@ def collate_windows(samples: list, extras: bool = True) -> dict:
     N = max(s['history'].shape[1] for s in samples)
     ids = torch.full((B, T, N), PAD_ID, dtype=torch.long)
     times = torch.zeros((B, T), dtype=torch.float32)
-    lengths = torch.zeros(B, dtype=torch.long)
+    frame_mask = torch.zeros((B, T), dtype=torch.bool)
     res_mask = torch.zeros((B, N), dtype=torch.bool)
     fut = torch.full((B, F, N), IGNORE_INDEX, dtype=torch.long)
     step_mask = torch.zeros((B, F), dtype=torch.bool)
     delta_t = torch.zeros((B, F), dtype=torch.float32)
     for b, s in enumerate(samples):
         L, n = s['history'].shape
-        ids[b, :L, :n] = torch.from_numpy(s['history'])
-        times[b, :L] = torch.from_numpy(s['times'])
-        lengths[b] = L
+        ids[b, T - L:, :n] = torch.from_numpy(s['history'])
+        times[b, T - L:] = torch.from_numpy(s['times'])
+        frame_mask[b, T - L:] = True
         res_mask[b, :n] = True
         fut[b, :, :n] = torch.from_numpy(s['future'])
         step_mask[b] = torch.from_numpy(s['future_valid'])
         delta_t[b] = torch.from_numpy(s['delta_t'])
-    frame_mask = torch.arange(T)[None, :] < lengths[:, None]                     # (B, T)
+    lengths = res_mask.sum(1)
     history_mask = frame_mask[:, :, None] & res_mask[:, None, :]
     batch = {'input_cluster_ids': ids, 'times': times, 'sequence_lengths': lengths, 'history_mask': history_mask,
              'residue_mask': res_mask, 'future_cluster_ids': fut, 'future_step_mask': step_mask}
@@ -192,11 +192,8 @@ def collate_windows(samples: list, extras: bool = True) -> dict:
         last = last_history_ids(ids, history_mask)                                   # (B, N)
         valid = (fut >= 0) & step_mask[:, :, None] & res_mask[:, None, :]
         same = (ids == last[:, None, :]) & history_mask                              # (B, T, N)
-        # run_length: consecutive frames ending at the latest one that hold the latest ID
-        rev = torch.zeros_like(same)
-        for b in range(B):                                                           # reverse the real frames
-            L = int(lengths[b]); rev[b, :L] = same[b, :L].flip(0)
-        run_length = rev.long().cumprod(dim=1).sum(dim=1)
+        # run_length: consecutive frames ending at the latest one that hold the latest ID (padding stops the run)
+        run_length = same.flip(1).long().cumprod(dim=1).sum(dim=1)
         batch.update(delta_t=delta_t, change_mask=valid & (fut != last[:, None, :]), run_length=run_length)
     return batch
 
@@ -209,7 +206,7 @@ def last_history_ids(input_cluster_ids: torch.Tensor, history_mask: torch.Tensor
     idx = last.view(-1, 1, 1).expand(-1, 1, input_cluster_ids.shape[2])
     return input_cluster_ids.gather(1, idx).squeeze(1)
 
-# %% ../nbs/emprot/01_data.ipynb #0c186caf
+# %% ../nbs/emprot/01_data.ipynb #cbae15cc
 Loaders = namedtuple('Loaders', ['train', 'val', 'test'])
 
 
