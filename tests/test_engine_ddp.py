@@ -36,6 +36,10 @@ def _worker(out_dir: str):
     ddp = torch.nn.parallel.DistributedDataParallel(lin)           # DDP broadcasts rank 0's parameters
     res['unwrapped_is_module'] = engine.unwrap_model(ddp) is lin
     res['weight'] = engine.unwrap_model(ddp).weight.detach().flatten().tolist()
+    bn = torch.nn.BatchNorm1d(3)
+    bn(torch.randn(8, 3) + env.rank)                                # running stats differ per rank
+    engine.broadcast_buffers(bn, src=0)
+    res['bn_mean'] = bn.running_mean.tolist()
     engine.barrier()
     engine.cleanup_distributed()
     res['initialized_after_cleanup'] = dist.is_initialized()
@@ -61,7 +65,8 @@ def test_engine_two_gloo_processes():
         assert x['broadcast_from_1'] == 'hello from 1'
         assert x['unwrapped_is_module']
         assert not x['initialized_after_cleanup']
-    assert r[0]['weight'] == r[1]['weight']          # DDP made both ranks start from rank 0's weights
+    assert r[0]['weight'] == r[1]['weight']
+    assert r[0]['bn_mean'] == r[1]['bn_mean']                     # rank 0's running statistics everywhere          # DDP made both ranks start from rank 0's weights
 
 
 def test_no_process_group_without_torchrun():
