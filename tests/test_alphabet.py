@@ -91,3 +91,84 @@ def test_residue_table_round_trip(tmp_path):
            [('x', '5', 'M', 3, '04'), ('x', '6', 'K', 9, 'ff'), ('x', '8', 'V', 0, '01')]
     with pytest.raises(ValueError, match='3 tokens but sequence of 2'):
         residue_rows('x', toks, sequence='MK')
+
+
+# ---- encoding real structures with a checkpoint in the trainer's format --------------------------------------------
+AFDB = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'afdb_rrnppa'
+TINY = {'hidden_channels': [16, 16], 'nheads': 2, 'embedding_dim': 16, 'num_embeddings': 40, 'EMA': False,
+        'conv': 'transformer', 'concat_positions': True}
+
+
+@pytest.fixture(scope='module')
+def tiny_checkpoint(tmp_path_factory):
+    "A checkpoint exactly as foldtree2.train writes it (model.encoder/decoder state, config, in_channels)."
+    import torch
+    from foldtree2.alphabet import iter_graphs
+    from foldtree2.decoders import build_model
+    from foldtree2.engine import save_checkpoint
+    from foldtree2.train import default_config
+    g = next(iter_graphs(sorted(AFDB.glob('*.pdb.gz'))[:1], {})).graph
+    cfg = {**default_config(), **TINY}
+    torch.manual_seed(0)
+    enc, dec = build_model({**cfg, 'in_channels': g['res'].x.shape[1]})
+    path = tmp_path_factory.mktemp('ckpt') / 'final.pt'
+    save_checkpoint(path, {'model': {'encoder': enc.state_dict(), 'decoder': dec.state_dict()}, 'config': cfg,
+                           'in_channels': g['res'].x.shape[1], 'kind': 'final'})
+    return path
+
+
+def test_encode_cli_real_structures_with_bad_files(tmp_path, tiny_checkpoint):
+    from foldtree2.alphabet import encode_cli, encode_structures
+    d = tmp_path / 'in'; d.mkdir()
+    files = sorted(AFDB.glob('*.pdb.gz'))[:3]
+    for f in files: (d / f.name).write_bytes(f.read_bytes())
+    (d / 'broken.pdb').write_text('HEADER    nothing here\nEND\n')
+    (d / 'truncated.pdb.gz').write_bytes(files[0].read_bytes()[:200])
+    out = tmp_path / 'tok.fa'
+    rc = encode_cli([str(tiny_checkpoint), str(d), '-o', str(out), '--table', str(tmp_path / 't.tsv'),
+                     '--hex', str(tmp_path / 't.hex'), '--no-progress', '-bs', '2'])
+    assert rc == 1                                           # some inputs failed, the rest was written
+    errs = (tmp_path / 'tok.fa.errors.tsv').read_text()
+    assert 'broken.pdb' in errs and 'truncated.pdb.gz' in errs
+    back = read_fasta(out, num_embeddings=40)
+    assert sorted(back) == sorted(f.name.split('.')[0] + '_A' for f in files)
+    api = encode_structures(tiny_checkpoint, [str(f) for f in files], batch_size=3, progress=False)
+    for k, v in api.tokens.items():
+        np.testing.assert_array_equal(back[k], v)
+        assert len(v) == len(api.sequences[k])
+    body = b''.join(l for l in out.read_bytes().split(b'\n') if not l.startswith(b'>'))
+    assert not RESERVED_BYTES & set(body) and len(body) == api.residues
+    rows = read_residue_table(tmp_path / 't.tsv')
+    assert len(rows) == api.residues and {r['aa'] for r in rows} <= set('ACDEFGHIKLMNPQRSTVWYX')
+    assert (tmp_path / 't.hex').read_text().count('>') == 3
+
+
+def test_encode_from_hdf5_matches_files_and_nothing_encodable_exits_2(tmp_path, tiny_checkpoint):
+    from foldtree2.alphabet import encode_cli, encode_structures
+    from foldtree2.data import build_store
+    files = sorted(AFDB.glob('*.pdb.gz'))[3:5]
+    build_store(files, tmp_path / 's.h5', progress=False)
+    a = encode_structures(tiny_checkpoint, tmp_path / 's.h5', progress=False)
+    b = encode_structures(tiny_checkpoint, [str(f) for f in files], progress=False)
+    assert sorted(a.tokens) == sorted(b.tokens)
+    for k in a.tokens:
+        np.testing.assert_array_equal(a.tokens[k], b.tokens[k])
+    (tmp_path / 'junk.pdb').write_text('not a structure\n')
+    assert encode_cli([str(tiny_checkpoint), str(tmp_path / 'junk.pdb'), '-o', str(tmp_path / 'x.fa'), '--no-progress']) == 2
+    assert not (tmp_path / 'x.fa').exists()
+    with pytest.raises(FileNotFoundError):
+        encode_structures(tiny_checkpoint, str(tmp_path / 'nomatch_*.pdb'), progress=False)
+
+
+def test_decode_tokens_predictions(tiny_checkpoint):
+    from foldtree2.alphabet import decode_tokens, load_model
+    m = load_model(tiny_checkpoint)
+    preds = decode_tokens(m, [np.array([0, 5, 9, 39, 12]), np.arange(40)])
+    assert len(preds) == 2
+    for p, L in zip(preds, (5, 40)):
+        assert p['aa_logits'].shape == (L, 20)
+        for k, shape in (('ss_logits', (L, 3)), ('contact_prob', (L, L))):
+            if k in p: assert p[k].shape == shape
+        if 'angles' in p: assert p['angles'].shape[0] == L
+    with pytest.raises(ValueError, match='outside'):
+        decode_tokens(m, [np.array([40])])
