@@ -4,13 +4,13 @@
 __all__ = ['MODEL_DEFAULTS', 'sinusoidal', 'key_padding_mask_from_valid', 'HistoryResidueLayer',
            'ProteinTransformerClassificationOnly']
 
-# %% ../nbs/emprot/10_models.ipynb #d2014ed5
+# %% ../nbs/emprot/10_models.ipynb #411485e0
 import math
 
 import torch
 import torch.nn as nn
 
-# %% ../nbs/emprot/10_models.ipynb #41544200
+# %% ../nbs/emprot/10_models.ipynb #7447bf29
 MODEL_DEFAULTS = dict(num_clusters=36, d_embed=128, num_heads=4, num_layers=2, future_horizon=3,
                       dropout=0.1, ff_mult=4, time_scale=1.0)
 
@@ -28,7 +28,7 @@ def _model_config(config: dict) -> dict:
         raise ValueError(f"model config: 'time_scale' must be > 0, got {cfg['time_scale']!r}")
     return cfg
 
-# %% ../nbs/emprot/10_models.ipynb #c6f260fe
+# %% ../nbs/emprot/10_models.ipynb #d5e2b5b6
 def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     "Sinusoidal features of a real tensor `x` (any shape) -> `(*x.shape, dim)` (sin half, cos half)."
     half = dim // 2
@@ -41,7 +41,12 @@ def key_padding_mask_from_valid(valid: torch.Tensor) -> torch.Tensor:
     "PyTorch `key_padding_mask` (True = IGNORE) from a validity mask (True = valid) over the last dim; rows without any valid key keep all keys (finite, never read)."
     return ~valid & valid.any(-1, keepdim=True)
 
-# %% ../nbs/emprot/10_models.ipynb #e6acb962
+
+def _or_none(key_padding_mask: torch.Tensor):
+    "None when nothing is masked: attention then skips building an additive (B·H, L, S) mask (same result, faster)."
+    return key_padding_mask if bool(key_padding_mask.any()) else None
+
+# %% ../nbs/emprot/10_models.ipynb #1dd09357
 class HistoryResidueLayer(nn.Module):
     "One layer: each residue's state attends over its own history frames, then over all residues, then a feed-forward block (pre-norm residuals)."
     def __init__(self, d: int, heads: int, dropout: float, ff_mult: int):
@@ -63,7 +68,7 @@ class HistoryResidueLayer(nn.Module):
         x = x + self.drop(self.res_attn(y, y, y, key_padding_mask=res_kpm, need_weights=False)[0])
         return x + self.drop(self.ff(self.norm_ff(x)))
 
-# %% ../nbs/emprot/10_models.ipynb #a60f6cff
+# %% ../nbs/emprot/10_models.ipynb #0ec4f179
 class ProteinTransformerClassificationOnly(nn.Module):
     "Forecast the cluster IDs of `future_horizon` frames from `K` history frames of cluster IDs (see the module prose)."
     def __init__(self, config: dict):
@@ -95,11 +100,12 @@ class ProteinTransformerClassificationOnly(nn.Module):
         rel = (times.to(dev).float() - times.to(dev).float().gather(1, last[:, None])) / self.config['time_scale']
         rel = rel.masked_fill(~frame_valid, 0.0)
         pos = self.res_proj(sinusoidal(torch.arange(N, device=dev), D))                            # (N,D)
-        emb = self.token_embed(ids) + self.time_proj(sinusoidal(rel, D))[:, :, None] + pos          # (B,T,N,D)
-        x = emb[torch.arange(B, device=dev), last]                                                  # (B,N,D) newest frame
-        memory = emb.transpose(1, 2).reshape(B * N, T, D)
-        time_kpm = key_padding_mask_from_valid(valid.transpose(1, 2).reshape(B * N, T))
-        res_kpm = key_padding_mask_from_valid(res_valid)
+        # residue-major layout (B,N,T,D): the per-residue memory is a view, no transpose of the big tensor
+        emb = self.token_embed(ids.transpose(1, 2)) + self.time_proj(sinusoidal(rel, D))[:, None] + pos[:, None]
+        x = emb[torch.arange(B, device=dev), :, last]                                               # (B,N,D) newest frame
+        memory = emb.reshape(B * N, T, D)
+        time_kpm = _or_none(key_padding_mask_from_valid(valid.transpose(1, 2).reshape(B * N, T)))
+        res_kpm = _or_none(key_padding_mask_from_valid(res_valid))
         for layer in self.layers:
             x = layer(x, memory, time_kpm, res_kpm)
         context = self.norm(x)

@@ -4,7 +4,7 @@
 __all__ = ['logger', 'TRAINER_DEFAULTS', 'CONFIG_DEFAULTS', 'masked_cross_entropy', 'accuracy_metrics', 'trainer_config',
            'EMPROTTrainer', 'train_epoch', 'validate', 'state_dict', 'save_checkpoint', 'load_checkpoint', 'train']
 
-# %% ../nbs/emprot/20_training.ipynb #da44360a
+# %% ../nbs/emprot/20_training.ipynb #e6ccf384
 import copy
 import logging
 import math
@@ -22,7 +22,7 @@ from emprot.models import MODEL_DEFAULTS, ProteinTransformerClassificationOnly
 
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/emprot/20_training.ipynb #9e8a8a67
+# %% ../nbs/emprot/20_training.ipynb #123acfdb
 def masked_cross_entropy(cluster_logits: torch.Tensor, future_cluster_ids: torch.Tensor,
                          future_step_mask: torch.Tensor, residue_mask: torch.Tensor) -> torch.Tensor:
     "Mean CE over `M & (targets >= 0)` with `M = future_step_mask[:,:,None] & residue_mask[:,None,:]`; 0 if none is valid."
@@ -32,7 +32,7 @@ def masked_cross_entropy(cluster_logits: torch.Tensor, future_cluster_ids: torch
                          reduction='none').view_as(future_cluster_ids)
     return (ce * sel).sum() / sel.sum().clamp(min=1)
 
-# %% ../nbs/emprot/20_training.ipynb #bedd3bb1
+# %% ../nbs/emprot/20_training.ipynb #4f220cfa
 _COUNT_KEYS = ('correct', 'total', 'changed_correct', 'changed_total')
 
 
@@ -45,7 +45,7 @@ def accuracy_metrics(counts: dict, prefix: str = '') -> dict:
         out[f'{prefix}token_accuracy_h{f + 1}'] = ratio(counts['correct'][f], counts['total'][f])
     return out
 
-# %% ../nbs/emprot/20_training.ipynb #b1146c69
+# %% ../nbs/emprot/20_training.ipynb #7b8df357
 TRAINER_DEFAULTS = dict(
     max_epochs=20,                 # epochs (upper bound; early stopping may end sooner)
     learning_rate=3e-4,            # AdamW
@@ -82,7 +82,7 @@ def trainer_config(config: dict, source: str = 'config') -> dict:
         raise engine.ConfigError(f"{source}: key 'max_epochs' must be >= 1, got {cfg['max_epochs']}")
     return cfg
 
-# %% ../nbs/emprot/20_training.ipynb #dcd924ea
+# %% ../nbs/emprot/20_training.ipynb #5a62405a
 def _wandb_run(cfg: dict, enabled: bool):
     "A wandb run if asked for and possible; None (with a logged reason) otherwise. Never raises."
     if not enabled:
@@ -145,7 +145,7 @@ class EMPROTTrainer:
             st.close()
         return int(n if n is not None else MODEL_DEFAULTS['num_clusters'])
 
-# %% ../nbs/emprot/20_training.ipynb #f1c994e9
+# %% ../nbs/emprot/20_training.ipynb #eb9a0bfd
 def _to_device(batch: dict, device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
@@ -172,11 +172,11 @@ def _accumulate(sums, loss, out, batch):
         sums[k] += counts[k].detach().double().cpu()
 
 
-def _reduce(sums):
-    "Sum the per-rank sums over all ranks (one all-reduce of a flat float64 vector)."
+def _reduce(sums, device):
+    "Sum the per-rank sums over all ranks (one all-reduce of a flat float64 vector on `device`)."
     flat = torch.cat([sums[k] for k in sums])
     if engine.is_dist():
-        flat = engine.all_reduce_sum(flat.to(engine._reduce_device())).cpu()
+        flat = engine.all_reduce_sum(flat.to(device)).cpu()
     out, i = {}, 0
     for k, v in sums.items():
         out[k] = flat[i:i + len(v)]; i += len(v)
@@ -190,8 +190,10 @@ def _ensure_scheduler(self, n_batches: int):
     steps_per_epoch = math.ceil(n_batches / cfg['grad_accum_steps'])
     self.scheduler, _ = engine.get_scheduler(self.optimizer, 'cosine', total_steps=cfg['max_epochs'] * steps_per_epoch,
                                              warmup_ratio=cfg['warmup_proportion'], min_lr=cfg['min_lr'])
-    if self._pending_scheduler_state is not None:
+    if self._pending_scheduler_state is not None:    # resuming: building the scheduler reset the LRs, put them back
         self.scheduler.load_state_dict(self._pending_scheduler_state)
+        for group, lr in zip(self.optimizer.param_groups, self.scheduler.get_last_lr()):
+            group['lr'] = lr
         self._pending_scheduler_state = None
 
 
@@ -227,7 +229,7 @@ def train_epoch(self, loader) -> dict:
             if cfg['log_every'] and self.global_step % cfg['log_every'] == 0 and self.env.is_main:
                 self.writer.add_scalar('train/step_loss', loss.item(), self.global_step)
                 logger.info('step %d loss %.4f', self.global_step, loss.item())
-    tot = self._reduce(sums)
+    tot = _reduce(sums, self.device)
     ce = float(tot['loss'][0] / tot['loss'][1]) if tot['loss'][1] > 0 else 0.0
     return {'total_loss': ce, 'token_ce': ce, **accuracy_metrics(tot), 'lr': self.optimizer.param_groups[0]['lr']}
 
@@ -241,16 +243,15 @@ def validate(self, loader, prefix: str = 'val/') -> dict:
         batch = _to_device(batch, self.device)
         out, loss = self._forward(batch)
         _accumulate(sums, loss, out, batch)
-    tot = self._reduce(sums)
+    tot = _reduce(sums, self.device)
     ce = float(tot['loss'][0] / tot['loss'][1]) if tot['loss'][1] > 0 else 0.0
     return {f'{prefix}total_loss': ce, f'{prefix}token_ce': ce, **accuracy_metrics(tot, prefix)}
 
 
 for _f in (_forward, _new_sums, _ensure_scheduler, train_epoch, validate):
     setattr(EMPROTTrainer, _f.__name__, _f)
-EMPROTTrainer._reduce = staticmethod(_reduce)
 
-# %% ../nbs/emprot/20_training.ipynb #ecdf8ed8
+# %% ../nbs/emprot/20_training.ipynb #787f5b1e
 _REQUIRED_KEYS = ('model_state_dict', 'optimizer', 'scheduler', 'epoch', 'config', 'global_step', 'early_stopping')
 
 
@@ -343,7 +344,7 @@ def load_checkpoint(self, path) -> bool:
 for _f in (state_dict, save_checkpoint, _check_compatible, load_checkpoint):
     setattr(EMPROTTrainer, _f.__name__, _f)
 
-# %% ../nbs/emprot/20_training.ipynb #aa0849d9
+# %% ../nbs/emprot/20_training.ipynb #4915b355
 def _log(self, metrics: dict, step: int):
     if not self.env.is_main:
         return
