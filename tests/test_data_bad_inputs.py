@@ -11,12 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
 
-from foldtree2.data import StructureDataset, build_store
+from foldtree2.data import StructureDataset, build_store, count_committed
 from foldtree2.features import graph_from_arrays
 from foldtree2.structures import StructureError, read_structure
 
@@ -91,20 +90,11 @@ def test_build_reports_every_bad_file_and_keeps_the_rest(tmp_path):
     assert 'failed' in r.stderr  # the summary line
 
 
-def committed(path):
-    "Structures committed so far, read the way a concurrent reader would (SWMR); None while not yet readable."
-    try:
-        with h5py.File(path, 'r', swmr=True, locking=False) as f:
-            return min(f[f'structures/{k}'].shape[0] for k in ('id', 'start', 'length', 'experimental', 'source'))
-    except (OSError, KeyError):
-        return None
-
-
 def kill_build_after(cmd, out, at_least, extra_delay=0.0):
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
     while time.time() - t0 < 120:
-        n = committed(out)
+        n = count_committed(out)
         if n is not None and n >= at_least: break
         if p.poll() is not None: break
         time.sleep(0.005)

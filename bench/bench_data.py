@@ -1,0 +1,96 @@
+"""Benchmark of the structure → HDF5 → graph pipeline (foldtree2.data) on the 32 AlphaFold models of
+../shared/data/afdb_rrnppa/: build speed (structures/s, one process and all cores), bytes stored per residue,
+and graphs/s read back through torch-geometric's DataLoader at batch 10 with 15 Å contacts (features are
+derived at load time). Reference: the original foldtree2 builder, measured on the same 32 models: 2.2
+structures/s per process, 6,578 bytes/residue, 114 graphs/s at batch 10.
+
+    python bench/bench_data.py [--repeats 3] [--epochs 3]
+
+Writes bench/results/bench_data.json and prints it."""
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import torch
+from torch_geometric.loader import DataLoader
+
+from foldtree2.data import StructureDataset, build_store
+
+ROOT = Path(__file__).resolve().parents[1]
+AFDB = ROOT.parent / 'shared' / 'data' / 'afdb_rrnppa'
+UPSTREAM = ROOT.parent / 'shared' / 'data' / 'upstream_h5' / 'upstream_two_afdb.h5'
+ORIGINAL = {'structures_per_s_per_process': 2.2, 'bytes_per_residue_15A': 6578, 'graphs_per_s_batch10': 114}
+
+
+def build_rate(files, workers, repeats, tmp):
+    rates = []
+    for r in range(repeats):
+        out = Path(tmp) / f'build_w{workers}_{r}.h5'
+        t = time.perf_counter()
+        rep = build_store(files, out, workers=workers, progress=False)
+        dt = time.perf_counter() - t
+        assert rep.ok and rep.chains == len(files), rep.summary()
+        rates.append(len(files) / dt)
+    return max(rates), statistics.median(rates), out, rep.residues
+
+
+def loader_rate(path, workers, epochs, radius=15.0):
+    ds = StructureDataset(path, radius=radius)
+    kw = dict(batch_size=10, shuffle=True, num_workers=workers)
+    if workers: kw['persistent_workers'] = True
+    dl = DataLoader(ds, **kw)
+    rates = []
+    for e in range(epochs + 1):          # first epoch warms caches / starts workers; not counted
+        t = time.perf_counter(); n = 0
+        for b in dl: n += b.num_graphs
+        if e: rates.append(n / (time.perf_counter() - t))
+    return max(rates), statistics.median(rates)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--epochs', type=int, default=3)
+    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_data.json'))
+    a = ap.parse_args(argv)
+    files = sorted(AFDB.glob('*.pdb.gz'))
+    ncpu = os.cpu_count()
+    torch.set_num_threads(1)
+    res = {'machine': f'{platform.machine()} {ncpu} cores, load average at start {os.getloadavg()[0]:.2f}',
+           'structures': len(files), 'original_foldtree2': ORIGINAL}
+    with tempfile.TemporaryDirectory() as tmp:
+        best1, med1, out, nres = build_rate(files, 1, a.repeats, tmp)
+        bestn, medn, _, _ = build_rate(files, ncpu, a.repeats, tmp)
+        res['residues'] = nres
+        res['build_structures_per_s_1_process'] = {'best': round(best1, 1), 'median': round(med1, 1)}
+        res[f'build_structures_per_s_{ncpu}_processes'] = {'best': round(bestn, 1), 'median': round(medn, 1)}
+        size = out.stat().st_size
+        with h5py.File(out, 'r') as f:
+            stored = {k: f[f'residues/{k}'].id.get_storage_size() for k in f['residues']}
+        res['bytes_per_residue'] = round(size / nres, 1)
+        res['bytes_per_residue_by_dataset'] = {k: round(v / nres, 1) for k, v in stored.items()}
+        with h5py.File(UPSTREAM, 'r') as f:
+            up_res = sum(f[f'structs/{k}/node/coords/x'].shape[0] for k in f['structs'])
+        res['upstream_file_bytes_per_residue'] = round(UPSTREAM.stat().st_size / up_res, 1)
+        for w in (0, ncpu):
+            best, med = loader_rate(out, w, a.epochs)
+            res[f'loader_graphs_per_s_batch10_15A_workers{w}'] = {'best': round(best, 1), 'median': round(med, 1)}
+    res['ratios_vs_original'] = {
+        'build_per_process': round(res['build_structures_per_s_1_process']['median'] / ORIGINAL['structures_per_s_per_process'], 1),
+        'bytes_per_residue': round(res['bytes_per_residue'] / ORIGINAL['bytes_per_residue_15A'], 4),
+        'loader_best_config': round(max(res[f'loader_graphs_per_s_batch10_15A_workers{w}']['median'] for w in (0, ncpu))
+                                    / ORIGINAL['graphs_per_s_batch10'], 2)}
+    res['command'] = 'python bench/bench_data.py ' + ' '.join(argv or [])
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(res, indent=2) + '\n')
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == '__main__':
+    main()
