@@ -4,13 +4,14 @@
 __all__ = ['MODEL_DEFAULTS', 'sinusoidal', 'key_padding_mask_from_valid', 'HistoryResidueLayer',
            'ProteinTransformerClassificationOnly']
 
-# %% ../nbs/emprot/10_models.ipynb #411485e0
+# %% ../nbs/emprot/10_models.ipynb #7079832e
 import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-# %% ../nbs/emprot/10_models.ipynb #7447bf29
+# %% ../nbs/emprot/10_models.ipynb #3d78513a
 MODEL_DEFAULTS = dict(num_clusters=36, d_embed=128, num_heads=4, num_layers=2, future_horizon=3,
                       dropout=0.1, ff_mult=4, time_scale=1.0)
 
@@ -28,7 +29,7 @@ def _model_config(config: dict) -> dict:
         raise ValueError(f"model config: 'time_scale' must be > 0, got {cfg['time_scale']!r}")
     return cfg
 
-# %% ../nbs/emprot/10_models.ipynb #d5e2b5b6
+# %% ../nbs/emprot/10_models.ipynb #4360e102
 def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     "Sinusoidal features of a real tensor `x` (any shape) -> `(*x.shape, dim)` (sin half, cos half)."
     half = dim // 2
@@ -46,29 +47,30 @@ def _or_none(key_padding_mask: torch.Tensor):
     "None when nothing is masked: attention then skips building an additive (B·H, L, S) mask (same result, faster)."
     return key_padding_mask if bool(key_padding_mask.any()) else None
 
-# %% ../nbs/emprot/10_models.ipynb #1dd09357
+# %% ../nbs/emprot/10_models.ipynb #d3e58ff6
 class HistoryResidueLayer(nn.Module):
     "One layer: each residue's state attends over its own history frames, then over all residues, then a feed-forward block (pre-norm residuals)."
     def __init__(self, d: int, heads: int, dropout: float, ff_mult: int):
         super().__init__()
-        self.norm_time, self.norm_memory = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.norm_res, self.norm_ff = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.time_attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
-        self.res_attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.heads = heads
+        self.norm_time, self.norm_res, self.norm_ff = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.q_time, self.out_time = nn.Linear(d, d), nn.Linear(d, d)
+        self.res_attn = nn.MultiheadAttention(d, heads, batch_first=True)
         self.ff = nn.Sequential(nn.Linear(d, ff_mult * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_mult * d, d))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x, memory, time_kpm, res_kpm):
-        "`x` (B,N,D) residue states; `memory` (B·N,T,D) history embeddings; masks are key_padding_masks (True = ignore)."
+    def forward(self, x, k, v, time_attend, res_kpm):
+        """`x` (B,N,D) residue states; `k`, `v` (B·N,H,T,D/H) keys/values of the history frames; `time_attend`
+        (B·N,1,1,T) SDPA mask (True = ATTEND) or None; `res_kpm` (B,N) key_padding_mask (True = IGNORE) or None."""
         B, N, D = x.shape
-        q = self.norm_time(x).reshape(B * N, 1, D)
-        m = self.norm_memory(memory)
-        x = x + self.drop(self.time_attn(q, m, m, key_padding_mask=time_kpm, need_weights=False)[0].reshape(B, N, D))
+        q = self.q_time(self.norm_time(x)).reshape(B * N, self.heads, 1, D // self.heads)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=time_attend)                       # (B·N,H,1,D/H)
+        x = x + self.drop(self.out_time(a.reshape(B, N, D)))
         y = self.norm_res(x)
         x = x + self.drop(self.res_attn(y, y, y, key_padding_mask=res_kpm, need_weights=False)[0])
         return x + self.drop(self.ff(self.norm_ff(x)))
 
-# %% ../nbs/emprot/10_models.ipynb #0ec4f179
+# %% ../nbs/emprot/10_models.ipynb #f3c4a7c7
 class ProteinTransformerClassificationOnly(nn.Module):
     "Forecast the cluster IDs of `future_horizon` frames from `K` history frames of cluster IDs (see the module prose)."
     def __init__(self, config: dict):
@@ -81,6 +83,8 @@ class ProteinTransformerClassificationOnly(nn.Module):
         self.res_proj = nn.Linear(D, D)
         self.layers = nn.ModuleList(HistoryResidueLayer(D, cfg['num_heads'], cfg['dropout'], cfg['ff_mult'])
                                     for _ in range(cfg['num_layers']))
+        self.norm_memory = nn.LayerNorm(D)
+        self.kv_time = nn.Linear(D, 2 * D)                  # history keys/values, shared by all layers
         self.norm = nn.LayerNorm(D)
         self.horizon_embed = nn.Embedding(cfg['future_horizon'], D)
         self.head = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, D), nn.GELU(), nn.Linear(D, C))
@@ -103,11 +107,14 @@ class ProteinTransformerClassificationOnly(nn.Module):
         # residue-major layout (B,N,T,D): the per-residue memory is a view, no transpose of the big tensor
         emb = self.token_embed(ids.transpose(1, 2)) + self.time_proj(sinusoidal(rel, D))[:, None] + pos[:, None]
         x = emb[torch.arange(B, device=dev), :, last]                                               # (B,N,D) newest frame
-        memory = emb.reshape(B * N, T, D)
+        H = self.config['num_heads']
+        # keys/values of the history frames, computed once and shared by all layers: (B·N, H, T, D/H) each
+        k, v = self.kv_time(self.norm_memory(emb)).reshape(B * N, T, 2, H, D // H).permute(2, 0, 3, 1, 4)
         time_kpm = _or_none(key_padding_mask_from_valid(valid.transpose(1, 2).reshape(B * N, T)))
+        time_attend = None if time_kpm is None else ~time_kpm[:, None, None, :]    # SDPA's bool mask: True = ATTEND
         res_kpm = _or_none(key_padding_mask_from_valid(res_valid))
         for layer in self.layers:
-            x = layer(x, memory, time_kpm, res_kpm)
+            x = layer(x, k, v, time_attend, res_kpm)
         context = self.norm(x)
         feats = context[:, None] + self.horizon_embed.weight[None, :, None]                         # (B,F,N,D)
         return {'cluster_logits': self.head(feats), 'context': context}

@@ -4,7 +4,7 @@
 __all__ = ['logger', 'TRAINER_DEFAULTS', 'CONFIG_DEFAULTS', 'masked_cross_entropy', 'accuracy_metrics', 'trainer_config',
            'EMPROTTrainer', 'train_epoch', 'validate', 'state_dict', 'save_checkpoint', 'load_checkpoint', 'train']
 
-# %% ../nbs/emprot/20_training.ipynb #e6ccf384
+# %% ../nbs/emprot/20_training.ipynb #bcf3b908
 import copy
 import logging
 import math
@@ -22,7 +22,7 @@ from emprot.models import MODEL_DEFAULTS, ProteinTransformerClassificationOnly
 
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/emprot/20_training.ipynb #123acfdb
+# %% ../nbs/emprot/20_training.ipynb #f0d525ac
 def masked_cross_entropy(cluster_logits: torch.Tensor, future_cluster_ids: torch.Tensor,
                          future_step_mask: torch.Tensor, residue_mask: torch.Tensor) -> torch.Tensor:
     "Mean CE over `M & (targets >= 0)` with `M = future_step_mask[:,:,None] & residue_mask[:,None,:]`; 0 if none is valid."
@@ -32,7 +32,7 @@ def masked_cross_entropy(cluster_logits: torch.Tensor, future_cluster_ids: torch
                          reduction='none').view_as(future_cluster_ids)
     return (ce * sel).sum() / sel.sum().clamp(min=1)
 
-# %% ../nbs/emprot/20_training.ipynb #4f220cfa
+# %% ../nbs/emprot/20_training.ipynb #2c407c99
 _COUNT_KEYS = ('correct', 'total', 'changed_correct', 'changed_total')
 
 
@@ -45,7 +45,7 @@ def accuracy_metrics(counts: dict, prefix: str = '') -> dict:
         out[f'{prefix}token_accuracy_h{f + 1}'] = ratio(counts['correct'][f], counts['total'][f])
     return out
 
-# %% ../nbs/emprot/20_training.ipynb #7b8df357
+# %% ../nbs/emprot/20_training.ipynb #35315599
 TRAINER_DEFAULTS = dict(
     max_epochs=20,                 # epochs (upper bound; early stopping may end sooner)
     learning_rate=3e-4,            # AdamW
@@ -82,7 +82,7 @@ def trainer_config(config: dict, source: str = 'config') -> dict:
         raise engine.ConfigError(f"{source}: key 'max_epochs' must be >= 1, got {cfg['max_epochs']}")
     return cfg
 
-# %% ../nbs/emprot/20_training.ipynb #5a62405a
+# %% ../nbs/emprot/20_training.ipynb #ae185635
 def _wandb_run(cfg: dict, enabled: bool):
     "A wandb run if asked for and possible; None (with a logged reason) otherwise. Never raises."
     if not enabled:
@@ -145,7 +145,7 @@ class EMPROTTrainer:
             st.close()
         return int(n if n is not None else MODEL_DEFAULTS['num_clusters'])
 
-# %% ../nbs/emprot/20_training.ipynb #eb9a0bfd
+# %% ../nbs/emprot/20_training.ipynb #da7eb860
 def _to_device(batch: dict, device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
@@ -251,7 +251,7 @@ def validate(self, loader, prefix: str = 'val/') -> dict:
 for _f in (_forward, _new_sums, _ensure_scheduler, train_epoch, validate):
     setattr(EMPROTTrainer, _f.__name__, _f)
 
-# %% ../nbs/emprot/20_training.ipynb #787f5b1e
+# %% ../nbs/emprot/20_training.ipynb #13bd0124
 _REQUIRED_KEYS = ('model_state_dict', 'optimizer', 'scheduler', 'epoch', 'config', 'global_step', 'early_stopping')
 
 
@@ -344,7 +344,7 @@ def load_checkpoint(self, path) -> bool:
 for _f in (state_dict, save_checkpoint, _check_compatible, load_checkpoint):
     setattr(EMPROTTrainer, _f.__name__, _f)
 
-# %% ../nbs/emprot/20_training.ipynb #4915b355
+# %% ../nbs/emprot/20_training.ipynb #bd96081d
 def _log(self, metrics: dict, step: int):
     if not self.env.is_main:
         return

@@ -1,0 +1,146 @@
+"""Training throughput of emprot's ProteinTransformerClassificationOnly on CPU: target tokens per second
+(B·F·N future tokens per optimizer step / step time) and peak memory, for d_embed 128, 4 heads, 2 layers,
+K=5 history frames, F=3 future frames, C=36 clusters, batch 8, on real AdK windows (mdanalysistests, N=214
+residues) and on the same windows cut to their first 64 residues.
+
+One step = forward + masked cross-entropy + backward + gradient clipping + AdamW step, run by the trainer's own
+`train_epoch` (so metric bookkeeping is included) over a fixed list of batches; the bare model step
+(forward + CE + backward + AdamW) is timed too. Each configuration runs in a fresh process so that its peak RSS
+(ru_maxrss) is its own; `rss_increase_mb` is the peak minus the RSS after imports and data loading.
+
+Reference (the original implementation, same sizes, this machine): ~3,450 target tokens/s at N=214 (1.49 s per
+step) and ~7,700 at N=64. Target: at least 10x.
+
+    python bench/bench_emprot.py [--steps 20] [--repeats 3]
+
+Writes bench/results/bench_emprot.json and prints it. Timings are sensitive to other load on the machine: run it
+on a quiet machine."""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ORIGINAL = {'214': {'tokens_per_s': 3450, 'seconds_per_step': 1.49}, '64': {'tokens_per_s': 7700}}
+SIZES = dict(d_embed=128, num_heads=4, num_layers=2, history_frames=5, future_horizon=3, batch_size=8)
+
+
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mb():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+def run_one(n_res: int, steps: int, repeats: int, store_path: str) -> dict:
+    "Runs inside a fresh process: times the trainer's train_epoch and the bare step on `steps` real batches."
+    import torch
+    from emprot.data import TokenWindowDataset, collate_windows
+    from emprot.tokens import TokenStore
+    from emprot.training import EMPROTTrainer, masked_cross_entropy
+
+    store = TokenStore(store_path)
+    ds = TokenWindowDataset(store, [('adk_dims', 0, store.shape('adk_dims')[0]),
+                                    ('adk_gbis_tmd', 0, store.shape('adk_gbis_tmd')[0])],
+                            SIZES['history_frames'], SIZES['future_horizon'])
+    B = SIZES['batch_size']
+    g = torch.Generator().manual_seed(0)
+    batches = []
+    for _ in range(steps):
+        idx = torch.randperm(len(ds), generator=g)[:B].tolist()
+        b = collate_windows([ds[i] for i in idx])
+        for k in ('input_cluster_ids', 'history_mask'):
+            b[k] = b[k][:, :, :n_res].contiguous()
+        for k in ('future_cluster_ids', 'change_mask'):
+            b[k] = b[k][:, :, :n_res].contiguous()
+        b['residue_mask'] = b['residue_mask'][:, :n_res].contiguous()
+        b['run_length'] = b['run_length'][:, :n_res].contiguous()
+        b['sequence_lengths'] = b['sequence_lengths'].clamp(max=n_res)
+        batches.append(b)
+    F, N = batches[0]['future_cluster_ids'].shape[1:]
+    targets = B * F * N
+    rss_before = _current_rss_mb()
+    cfg = {'token_store': store_path, 'num_clusters': store.n_clusters, 'max_grad_norm': 1.0, 'device': 'cpu',
+           **{k: v for k, v in SIZES.items()}}
+    trainer = EMPROTTrainer(cfg)
+    trainer.train_epoch(batches[:3])                           # warm-up
+    epoch_times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        trainer.train_epoch(batches)
+        epoch_times.append((time.perf_counter() - t0) / steps)
+
+    model, opt = trainer.model, trainer.optimizer
+    def bare_step(b):
+        out = model(b['input_cluster_ids'], b['times'], b['sequence_lengths'], b['history_mask'])
+        loss = masked_cross_entropy(out['cluster_logits'], b['future_cluster_ids'], b['future_step_mask'],
+                                    b['residue_mask'])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    bare = []
+    for _ in range(repeats):
+        for b in batches:
+            t0 = time.perf_counter()
+            bare_step(b)
+            bare.append(time.perf_counter() - t0)
+    step_med = statistics.median(epoch_times)
+    return {'n_residues': int(N), 'batch_size': B, 'targets_per_step': int(targets),
+            'trainer_seconds_per_step_median': step_med, 'trainer_seconds_per_step_min': min(epoch_times),
+            'trainer_tokens_per_s': targets / step_med,
+            'bare_seconds_per_step_median': statistics.median(bare), 'bare_seconds_per_step_min': min(bare),
+            'bare_tokens_per_s': targets / statistics.median(bare),
+            'peak_rss_mb': _rss_mb(), 'rss_increase_mb': _rss_mb() - rss_before,
+            'parameters': sum(p.numel() for p in model.parameters()), 'dropout': trainer.config['dropout'],
+            'threads': torch.get_num_threads()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--steps', type=int, default=20)
+    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--sizes', type=int, nargs='+', default=[214, 64])
+    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_emprot.json'))
+    ap.add_argument('--_child', type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument('--_store', default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._child is not None:
+        print(json.dumps(run_one(args._child, args.steps, args.repeats, args._store)))
+        return
+    import torch
+    from emprot.tokens import ADK_FIT_ON, adk_jobs, tokenize_trajectories
+    tmp = Path(tempfile.mkdtemp())
+    store = tmp / 'adk.h5'
+    tokenize_trajectories(adk_jobs(), store, n_clusters=36, fit_on=ADK_FIT_ON)
+    results = {}
+    for n in args.sizes:
+        r = subprocess.run([sys.executable, __file__, '--_child', str(n), '--_store', str(store),
+                            '--steps', str(args.steps), '--repeats', str(args.repeats)],
+                           capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise SystemExit(f'benchmark at N={n} failed:\n{r.stderr[-3000:]}')
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        ref = ORIGINAL.get(str(n))
+        if ref:
+            res['original_tokens_per_s'] = ref['tokens_per_s']
+            res['speedup_vs_original'] = res['trainer_tokens_per_s'] / ref['tokens_per_s']
+        results[str(n)] = res
+    out = {'benchmark': 'emprot training throughput (CPU)', 'sizes': SIZES, 'num_clusters': 36,
+           'torch': torch.__version__, 'machine': platform.machine(), 'cpu_count': os.cpu_count(),
+           'load_average_at_end': os.getloadavg(), 'steps': args.steps, 'repeats': args.repeats, 'results': results}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == '__main__':
+    main()
