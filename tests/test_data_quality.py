@@ -41,8 +41,8 @@ def biopython_sequences(path):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         import gzip
-        with gzip.open(path, 'rt') as fh:
-            s = PDBParser(QUIET=True).get_structure(stem(path), fh)
+        with (gzip.open(path, 'rt') if str(path).endswith('.gz') else open(path)) as fh:
+            s = PDBParser(QUIET=True).get_structure('x', fh)
     out = {}
     for ch in next(iter(s)):
         seq = ''
@@ -135,3 +135,60 @@ def test_dihedrals_match_mdanalysis(stores, which):
         assert mask[:, 0].sum() >= 0.9 * len(a['sequence']), f.name
     print(f'{which}: {n} dihedrals compared with MDAnalysis, max |error| = {worst:.2e} rad')
     assert n > 0
+
+
+MDA_DATA = Path(MDAnalysisTests.__file__).parent / 'data'
+
+
+@pytest.mark.parametrize('name', ['1BD2', '3KPR', '3PWP'])
+def test_pdb_and_mmcif_give_the_same_chains(name):
+    from foldtree2.structures import read_structure
+    cif = read_structure(MDA_DATA / 'mmcif' / f'{name}.cif.gz')
+    pdb = read_structure(MDA_DATA / 'mmcif' / f'{name}.pdb.gz')
+    assert len(cif) >= 5 and [c.name for c in cif] == [c.name for c in pdb]
+    ref = biopython_sequences(MDA_DATA / 'mmcif' / f'{name}.pdb.gz')
+    for a, b in zip(cif, pdb):
+        assert a.name.startswith(f'{name}_') and a.sequence == b.sequence == ref[a.name.split('_')[-1]]
+        np.testing.assert_array_equal(a.coords, b.coords)
+        np.testing.assert_array_equal(a.resnums, b.resnums)
+        assert a.icodes == b.icodes and a.experimental and b.experimental
+
+
+@pytest.mark.parametrize('fname', ['1hvr.pdb', '19hc.pdb.gz', '1a28.pdb.gz', '4E43.pdb', '1osm.pdb.gz'])
+def test_special_residues_match_biopython(fname):
+    """Modified residues (1hvr: HETATM CSO -> C), alternate locations (19hc, 4E43), ligands and water (1a28),
+    insertion codes (1osm): sequences agree with Biopython's reading of the file."""
+    from foldtree2.structures import read_structure
+    path = MDA_DATA / fname
+    chains = {c.name.split('_')[-1]: c for c in read_structure(path)}
+    ref = biopython_sequences(path)
+    assert {k: c.sequence for k, c in chains.items()} == ref
+    if fname == '1hvr.pdb':
+        assert all(c.sequence[list(c.resnums).index(67)] == 'C' for c in chains.values())   # CSO 67 -> C
+
+
+def test_first_altloc_and_insertion_codes():
+    import gzip
+    from foldtree2.structures import read_structure
+    c = read_structure(MDA_DATA / '19hc.pdb.gz', chains=['A'])[0]
+    line = next(l for l in gzip.open(MDA_DATA / '19hc.pdb.gz', 'rt')
+                if l.startswith('ATOM') and l[12:16] == ' CA ' and l[16] == 'A' and l[21] == 'A' and int(l[22:26]) == 58)
+    k = list(c.resnums).index(58)
+    np.testing.assert_allclose(c.coords[k, 1], [float(line[30:38]), float(line[38:46]), float(line[46:54])], atol=1e-3)
+    # insertion codes: kept, in file order
+    c = read_structure(MDA_DATA / '1osm.pdb.gz')[0]
+    order = []
+    for l in gzip.open(MDA_DATA / '1osm.pdb.gz', 'rt'):
+        if l.startswith('ATOM') and l[12:16] == ' CA ' and l[21] == 'A':
+            key = (int(l[22:26]), l[26])
+            if key not in order: order.append(key)
+    assert sum(i != ' ' for i in c.icodes) > 0
+    assert list(zip(c.resnums.tolist(), c.icodes)) == order
+
+
+def test_chain_selection():
+    from foldtree2.structures import read_structure, StructureError
+    cs = read_structure(MDA_DATA / 'mmcif' / '3KPR.cif.gz', chains=['A', 'C'])
+    assert [c.name for c in cs] == ['3KPR_A', '3KPR_C']
+    with pytest.raises(StructureError, match='chain\\(s\\) Z not in file'):
+        read_structure(MDA_DATA / 'mmcif' / '3KPR.cif.gz', chains=['Z'])
