@@ -42,8 +42,8 @@ def build_rate(files, workers, repeats, tmp):
     return max(rates), statistics.median(rates), statistics.median(cpu), out, rep.residues
 
 
-def loader_rate(path, workers, epochs, radius=15.0):
-    ds = StructureDataset(path, radius=radius)
+def loader_rate(path, workers, epochs, radius=15.0, ids=None):
+    ds = StructureDataset(path, radius=radius, ids=ids)
     kw = dict(batch_size=10, shuffle=True, num_workers=workers)
     if workers: kw['persistent_workers'] = True
     dl = DataLoader(ds, **kw)
@@ -59,6 +59,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--epochs', type=int, default=3)
+    ap.add_argument('--sharing', default=None, choices=['file_descriptor', 'file_system'],
+                    help="torch.multiprocessing sharing strategy for DataLoader workers (default: torch's)")
     ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_data.json'))
     a = ap.parse_args(argv)
     files = sorted(AFDB.glob('*.pdb.gz'))
@@ -81,10 +83,17 @@ def main(argv=None):
         with h5py.File(UPSTREAM, 'r') as f:
             up_res = sum(f[f'structs/{k}/node/coords/x'].shape[0] for k in f['structs'])
         res['upstream_file_bytes_per_residue'] = round(UPSTREAM.stat().st_size / up_res, 1)
+        if a.sharing: torch.multiprocessing.set_sharing_strategy(a.sharing)
+        res['torch_sharing_strategy'] = torch.multiprocessing.get_sharing_strategy()
         for w in (0, ncpu):
             best, med, cpu = loader_rate(out, w, a.epochs)
             res[f'loader_graphs_per_s_batch10_15A_workers{w}'] = {'best': round(best, 1), 'median': round(med, 1)}
             if w == 0: res[f'loader_graphs_per_s_batch10_15A_workers0']['per_cpu_second'] = round(cpu, 1)
+        # same-conditions reference: reading the original layout's precomputed graphs (its 2 structures x 16)
+        with h5py.File(UPSTREAM, 'r') as f: up_ids = list(f['structs'].keys()) * 16
+        best, med, cpu = loader_rate(UPSTREAM, 0, a.epochs, ids=up_ids)
+        res['upstream_layout_precomputed_loader_graphs_per_s_batch10_workers0'] = {
+            'best': round(best, 1), 'median': round(med, 1), 'per_cpu_second': round(cpu, 1)}
     res['ratios_vs_original'] = {
         'build_per_process': round(res['build_structures_per_s_1_process']['median'] / ORIGINAL['structures_per_s_per_process'], 1),
         'bytes_per_residue': round(res['bytes_per_residue'] / ORIGINAL['bytes_per_residue_15A'], 4),
