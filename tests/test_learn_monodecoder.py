@@ -425,3 +425,29 @@ def test_config_file_changes_every_key(data):
     cfg = lm.resolve_config(['--config', str(f)])
     assert {k: cfg[k] for k in alt} == alt
     assert all(cfg[k] != D[k] for k in alt)
+
+
+def test_ctrl_c_writes_checkpoint_and_resumes(data, tmp_path):
+    "A real SIGINT to the running script: exit status 130, interrupted.pt written, and --resume continues from it."
+    import signal, time
+    (tmp_path / 'foldtree2').symlink_to(ROOT / 'foldtree2')
+    env = {k: v for k, v in os.environ.items() if k not in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
+    env['PYTHONUNBUFFERED'] = '1'
+    cmd = [sys.executable, 'foldtree2/learn_monodecoder.py', '-d', str(data / 'tiny.h5'), '--config',
+           str(data / 'tiny.yaml'), '-e', '1000', '-o', 'out']
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:                                   # wait for the first epoch summary line
+        lines.append(line)
+        if line.startswith('epoch 1/1000'): break
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130, ''.join(lines) + rest
+    assert 'interrupted: checkpoint' in rest
+    ck = load_checkpoint(tmp_path / 'out' / 'interrupted.pt')
+    assert ck['step'] >= 2 and ck['kind'] == 'interrupted'
+    rc = lm.main(['-d', str(data / 'tiny.h5'), '--config', str(data / 'tiny.yaml'), '-e', str(ck['epoch'] + 1),
+                  '-o', str(tmp_path / 'out'), '--resume', str(tmp_path / 'out' / 'interrupted.pt')])
+    assert rc == 0
+    fin = load_checkpoint(tmp_path / 'out' / 'final.pt')
+    assert fin['epoch'] == ck['epoch'] + 1 and fin['step'] > ck['step']
