@@ -6,12 +6,14 @@ residues) and on the same windows cut to their first 64 residues.
 One step = forward + masked cross-entropy + backward + gradient clipping + AdamW step, run by the trainer's own
 `train_epoch` (so metric bookkeeping is included) over a fixed list of batches; the bare model step
 (forward + CE + backward + AdamW) is timed too. Each configuration runs in a fresh process so that its peak RSS
-(ru_maxrss) is its own; `rss_increase_mb` is the peak minus the RSS after imports and data loading.
+(ru_maxrss) is its own; `rss_increase_mb` is the peak minus the RSS after imports and data loading. Wall time
+and process CPU time are both recorded: on a busy machine wall time is inflated by other processes (and two
+OpenMP threads competing for cores can be several times slower than one), CPU time much less so.
 
 Reference (the original implementation, same sizes, this machine): ~3,450 target tokens/s at N=214 (1.49 s per
 step) and ~7,700 at N=64. Target: at least 10x.
 
-    python bench/bench_emprot.py [--steps 20] [--repeats 3]
+    python bench/bench_emprot.py [--steps 20] [--repeats 3] [--threads 0]
 
 Writes bench/results/bench_emprot.json and prints it. Timings are sensitive to other load on the machine: run it
 on a quiet machine."""
@@ -41,9 +43,11 @@ def _current_rss_mb():
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
-def run_one(n_res: int, steps: int, repeats: int, store_path: str) -> dict:
+def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int = 0) -> dict:
     "Runs inside a fresh process: times the trainer's train_epoch and the bare step on `steps` real batches."
     import torch
+    if threads:
+        torch.set_num_threads(threads)
     from emprot.data import TokenWindowDataset, collate_windows
     from emprot.tokens import TokenStore
     from emprot.training import EMPROTTrainer, masked_cross_entropy
@@ -73,11 +77,12 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str) -> dict:
            **{k: v for k, v in SIZES.items()}}
     trainer = EMPROTTrainer(cfg)
     trainer.train_epoch(batches[:3])                           # warm-up
-    epoch_times = []
+    epoch_times, epoch_cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         trainer.train_epoch(batches)
         epoch_times.append((time.perf_counter() - t0) / steps)
+        epoch_cpu.append((time.process_time() - c0) / steps)
 
     model, opt = trainer.model, trainer.optimizer
     def bare_step(b):
@@ -87,18 +92,22 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    bare = []
+    bare, bare_cpu = [], []
     for _ in range(repeats):
         for b in batches:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             bare_step(b)
             bare.append(time.perf_counter() - t0)
+            bare_cpu.append(time.process_time() - c0)
     step_med = statistics.median(epoch_times)
     return {'n_residues': int(N), 'batch_size': B, 'targets_per_step': int(targets),
             'trainer_seconds_per_step_median': step_med, 'trainer_seconds_per_step_min': min(epoch_times),
             'trainer_tokens_per_s': targets / step_med,
+            'trainer_cpu_seconds_per_step_median': statistics.median(epoch_cpu),
+            'trainer_tokens_per_cpu_s': targets / statistics.median(epoch_cpu),
             'bare_seconds_per_step_median': statistics.median(bare), 'bare_seconds_per_step_min': min(bare),
             'bare_tokens_per_s': targets / statistics.median(bare),
+            'bare_cpu_seconds_per_step_median': statistics.median(bare_cpu),
             'peak_rss_mb': _rss_mb(), 'rss_increase_mb': _rss_mb() - rss_before,
             'parameters': sum(p.numel() for p in model.parameters()), 'dropout': trainer.config['dropout'],
             'threads': torch.get_num_threads()}
@@ -109,22 +118,23 @@ def main(argv=None):
     ap.add_argument('--steps', type=int, default=20)
     ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--sizes', type=int, nargs='+', default=[214, 64])
+    ap.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default)')
     ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_emprot.json'))
     ap.add_argument('--_child', type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument('--_store', default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._child is not None:
-        print(json.dumps(run_one(args._child, args.steps, args.repeats, args._store)))
+        print(json.dumps(run_one(args._child, args.steps, args.repeats, args._store, args.threads)))
         return
     import torch
     from emprot.tokens import ADK_FIT_ON, adk_jobs, tokenize_trajectories
     tmp = Path(tempfile.mkdtemp())
     store = tmp / 'adk.h5'
     tokenize_trajectories(adk_jobs(), store, n_clusters=36, fit_on=ADK_FIT_ON)
-    results = {}
+    results, load_start = {}, os.getloadavg()
     for n in args.sizes:
         r = subprocess.run([sys.executable, __file__, '--_child', str(n), '--_store', str(store),
-                            '--steps', str(args.steps), '--repeats', str(args.repeats)],
+                            '--steps', str(args.steps), '--repeats', str(args.repeats), '--threads', str(args.threads)],
                            capture_output=True, text=True, check=False)
         if r.returncode != 0:
             raise SystemExit(f'benchmark at N={n} failed:\n{r.stderr[-3000:]}')
@@ -136,7 +146,7 @@ def main(argv=None):
         results[str(n)] = res
     out = {'benchmark': 'emprot training throughput (CPU)', 'sizes': SIZES, 'num_clusters': 36,
            'torch': torch.__version__, 'machine': platform.machine(), 'cpu_count': os.cpu_count(),
-           'load_average_at_end': os.getloadavg(), 'steps': args.steps, 'repeats': args.repeats, 'results': results}
+           'load_average_at_start': load_start, 'load_average_at_end': os.getloadavg(), 'steps': args.steps, 'repeats': args.repeats, 'results': results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))

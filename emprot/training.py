@@ -2,9 +2,9 @@
 
 # %% auto #0
 __all__ = ['logger', 'TRAINER_DEFAULTS', 'CONFIG_DEFAULTS', 'masked_cross_entropy', 'accuracy_metrics', 'trainer_config',
-           'EMPROTTrainer', 'train_epoch', 'validate', 'state_dict', 'save_checkpoint', 'load_checkpoint', 'train']
+           'EMPROTTrainer']
 
-# %% ../nbs/emprot/20_training.ipynb #bcf3b908
+# %% ../nbs/emprot/20_training.ipynb #96cac6ca
 import copy
 import logging
 import math
@@ -22,7 +22,7 @@ from emprot.models import MODEL_DEFAULTS, ProteinTransformerClassificationOnly
 
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/emprot/20_training.ipynb #f0d525ac
+# %% ../nbs/emprot/20_training.ipynb #cddf2016
 def masked_cross_entropy(cluster_logits: torch.Tensor, future_cluster_ids: torch.Tensor,
                          future_step_mask: torch.Tensor, residue_mask: torch.Tensor) -> torch.Tensor:
     "Mean CE over `M & (targets >= 0)` with `M = future_step_mask[:,:,None] & residue_mask[:,None,:]`; 0 if none is valid."
@@ -32,7 +32,7 @@ def masked_cross_entropy(cluster_logits: torch.Tensor, future_cluster_ids: torch
                          reduction='none').view_as(future_cluster_ids)
     return (ce * sel).sum() / sel.sum().clamp(min=1)
 
-# %% ../nbs/emprot/20_training.ipynb #2c407c99
+# %% ../nbs/emprot/20_training.ipynb #1e76e6e2
 _COUNT_KEYS = ('correct', 'total', 'changed_correct', 'changed_total')
 
 
@@ -45,7 +45,7 @@ def accuracy_metrics(counts: dict, prefix: str = '') -> dict:
         out[f'{prefix}token_accuracy_h{f + 1}'] = ratio(counts['correct'][f], counts['total'][f])
     return out
 
-# %% ../nbs/emprot/20_training.ipynb #35315599
+# %% ../nbs/emprot/20_training.ipynb #23bd2880
 TRAINER_DEFAULTS = dict(
     max_epochs=20,                 # epochs (upper bound; early stopping may end sooner)
     learning_rate=3e-4,            # AdamW
@@ -82,7 +82,7 @@ def trainer_config(config: dict, source: str = 'config') -> dict:
         raise engine.ConfigError(f"{source}: key 'max_epochs' must be >= 1, got {cfg['max_epochs']}")
     return cfg
 
-# %% ../nbs/emprot/20_training.ipynb #ae185635
+# %% ../nbs/emprot/20_training.ipynb #e9ec2112
 def _wandb_run(cfg: dict, enabled: bool):
     "A wandb run if asked for and possible; None (with a logged reason) otherwise. Never raises."
     if not enabled:
@@ -97,6 +97,15 @@ def _wandb_run(cfg: dict, enabled: bool):
     except Exception as e:  # offline, not logged in, ...
         logger.warning('wandb.init failed (%s); continuing without wandb', e)
         return None
+
+
+def _method(cls, name: str):
+    "Attach the decorated function to `cls` as method `name` (lets the class be written across notebook cells)."
+    def deco(f):
+        f.__name__, f.__qualname__ = name, f'{cls.__name__}.{name}'
+        setattr(cls, name, f)
+        return f
+    return deco
 
 
 class EMPROTTrainer:
@@ -145,12 +154,13 @@ class EMPROTTrainer:
             st.close()
         return int(n if n is not None else MODEL_DEFAULTS['num_clusters'])
 
-# %% ../nbs/emprot/20_training.ipynb #da7eb860
+# %% ../nbs/emprot/20_training.ipynb #3e05f547
 def _to_device(batch: dict, device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
 
-def _forward(self, batch):
+@_method(EMPROTTrainer, '_forward')
+def _trainer_forward(self, batch):
     with self.amp.autocast():
         out = self.net(batch['input_cluster_ids'], batch['times'], batch['sequence_lengths'], batch['history_mask'])
         loss = masked_cross_entropy(out['cluster_logits'], batch['future_cluster_ids'], batch['future_step_mask'],
@@ -158,7 +168,8 @@ def _forward(self, batch):
     return out, loss
 
 
-def _new_sums(self):
+@_method(EMPROTTrainer, '_new_sums')
+def _trainer_new_sums(self):
     F_ = self.config['future_horizon']
     return {'loss': torch.zeros(2, dtype=torch.float64),
             **{k: torch.zeros(F_, dtype=torch.float64) for k in _COUNT_KEYS}}
@@ -183,7 +194,8 @@ def _reduce(sums, device):
     return out
 
 
-def _ensure_scheduler(self, n_batches: int):
+@_method(EMPROTTrainer, '_ensure_scheduler')
+def _trainer_ensure_scheduler(self, n_batches: int):
     cfg = self.config
     if self.scheduler is not None or not cfg['use_scheduler']:
         return
@@ -197,7 +209,8 @@ def _ensure_scheduler(self, n_batches: int):
         self._pending_scheduler_state = None
 
 
-def train_epoch(self, loader) -> dict:
+@_method(EMPROTTrainer, 'train_epoch')
+def _train_epoch(self, loader) -> dict:
     "One pass over `loader` -> dict(total_loss, token_ce, token_accuracy, changed_accuracy, token_accuracy_h*, lr) reduced over ranks."
     cfg, accum = self.config, self.config['grad_accum_steps']
     self._ensure_scheduler(len(loader))
@@ -234,8 +247,9 @@ def train_epoch(self, loader) -> dict:
     return {'total_loss': ce, 'token_ce': ce, **accuracy_metrics(tot), 'lr': self.optimizer.param_groups[0]['lr']}
 
 
+@_method(EMPROTTrainer, 'validate')
 @torch.no_grad()
-def validate(self, loader, prefix: str = 'val/') -> dict:
+def _validate(self, loader, prefix: str = 'val/') -> dict:
     "Masked CE and accuracies on `loader` (reduced over ranks): `val/total_loss`, `val/token_ce`, `val/token_accuracy`, ..."
     self.net.eval()
     sums = self._new_sums()
@@ -247,15 +261,12 @@ def validate(self, loader, prefix: str = 'val/') -> dict:
     ce = float(tot['loss'][0] / tot['loss'][1]) if tot['loss'][1] > 0 else 0.0
     return {f'{prefix}total_loss': ce, f'{prefix}token_ce': ce, **accuracy_metrics(tot, prefix)}
 
-
-for _f in (_forward, _new_sums, _ensure_scheduler, train_epoch, validate):
-    setattr(EMPROTTrainer, _f.__name__, _f)
-
-# %% ../nbs/emprot/20_training.ipynb #13bd0124
+# %% ../nbs/emprot/20_training.ipynb #6e58ac5e
 _REQUIRED_KEYS = ('model_state_dict', 'optimizer', 'scheduler', 'epoch', 'config', 'global_step', 'early_stopping')
 
 
-def state_dict(self) -> dict:
+@_method(EMPROTTrainer, 'state_dict')
+def _state_dict(self) -> dict:
     "Everything a checkpoint holds (engine.save_checkpoint adds the RNG states)."
     lk = self.cluster_lookup
     return {'model_state_dict': self.model.state_dict(), 'optimizer': self.optimizer.state_dict(),
@@ -268,14 +279,16 @@ def state_dict(self) -> dict:
                                                        'feature_names': list(lk.feature_names or ())}}
 
 
-def save_checkpoint(self, path) -> Path:
+@_method(EMPROTTrainer, 'save_checkpoint')
+def _save_checkpoint(self, path) -> Path:
     "Atomically write `state_dict()` (+ RNG) to `path` (rank 0 only; other ranks return None)."
     if not self.env.is_main:
         return None
     return engine.save_checkpoint(path, self.state_dict())
 
 
-def _check_compatible(self, ck: dict) -> str | None:
+@_method(EMPROTTrainer, '_check_compatible')
+def _trainer_check_compatible(self, ck: dict) -> str | None:
     "Reason why checkpoint `ck` cannot be loaded into this trainer, or None."
     missing = [k for k in _REQUIRED_KEYS if k not in ck]
     if missing:
@@ -298,7 +311,8 @@ def _check_compatible(self, ck: dict) -> str | None:
     return None
 
 
-def load_checkpoint(self, path) -> bool:
+@_method(EMPROTTrainer, 'load_checkpoint')
+def _load_checkpoint(self, path) -> bool:
     "Restore the full training state from `path`; False (reason logged) if missing, corrupt or incompatible — never a partial load."
     try:
         ck = engine.load_checkpoint(path, map_location='cpu')
@@ -340,12 +354,9 @@ def load_checkpoint(self, path) -> bool:
     logger.info('load_checkpoint: %s: resumed at epoch %d, optimizer step %d', path, self.epoch, self.global_step)
     return True
 
-
-for _f in (state_dict, save_checkpoint, _check_compatible, load_checkpoint):
-    setattr(EMPROTTrainer, _f.__name__, _f)
-
-# %% ../nbs/emprot/20_training.ipynb #bd96081d
-def _log(self, metrics: dict, step: int):
+# %% ../nbs/emprot/20_training.ipynb #c845d60d
+@_method(EMPROTTrainer, '_log')
+def _trainer_log(self, metrics: dict, step: int):
     if not self.env.is_main:
         return
     for k, v in metrics.items():
@@ -359,7 +370,8 @@ def _log(self, metrics: dict, step: int):
             self.wandb = None
 
 
-def train(self, train_loader=None, val_loader=None, test_loader=None) -> float:
+@_method(EMPROTTrainer, 'train')
+def _train(self, train_loader=None, val_loader=None, test_loader=None) -> float:
     "Train up to `max_epochs` with early stopping; returns the best validation loss (see the prose above)."
     cfg, env = self.config, self.env
     if train_loader is None:
@@ -412,7 +424,3 @@ def train(self, train_loader=None, val_loader=None, test_loader=None) -> float:
         except Exception as e:
             logger.warning('wandb.finish failed (%s)', e)
     return self.best_val_loss
-
-
-for _f in (_log, train):
-    setattr(EMPROTTrainer, _f.__name__, _f)
