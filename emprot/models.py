@@ -4,16 +4,16 @@
 __all__ = ['MODEL_DEFAULTS', 'sinusoidal', 'key_padding_mask_from_valid', 'HistoryResidueLayer',
            'ProteinTransformerClassificationOnly']
 
-# %% ../nbs/emprot/10_models.ipynb #7079832e
+# %% ../nbs/emprot/10_models.ipynb #192aabe1
 import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# %% ../nbs/emprot/10_models.ipynb #3d78513a
+# %% ../nbs/emprot/10_models.ipynb #374ff33d
 MODEL_DEFAULTS = dict(num_clusters=36, d_embed=128, num_heads=4, num_layers=2, future_horizon=3,
-                      dropout=0.1, ff_mult=4, time_scale=1.0)
+                      dropout=0.1, ff_mult=2, time_scale=1.0)
 
 
 def _model_config(config: dict) -> dict:
@@ -29,7 +29,7 @@ def _model_config(config: dict) -> dict:
         raise ValueError(f"model config: 'time_scale' must be > 0, got {cfg['time_scale']!r}")
     return cfg
 
-# %% ../nbs/emprot/10_models.ipynb #4360e102
+# %% ../nbs/emprot/10_models.ipynb #ae1966ee
 def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     "Sinusoidal features of a real tensor `x` (any shape) -> `(*x.shape, dim)` (sin half, cos half)."
     half = dim // 2
@@ -47,7 +47,7 @@ def _or_none(key_padding_mask: torch.Tensor):
     "None when nothing is masked: attention then skips building an additive (B·H, L, S) mask (same result, faster)."
     return key_padding_mask if bool(key_padding_mask.any()) else None
 
-# %% ../nbs/emprot/10_models.ipynb #d3e58ff6
+# %% ../nbs/emprot/10_models.ipynb #c6487a8d
 class HistoryResidueLayer(nn.Module):
     "One layer: each residue's state attends over its own history frames, then over all residues, then a feed-forward block (pre-norm residuals)."
     def __init__(self, d: int, heads: int, dropout: float, ff_mult: int):
@@ -56,21 +56,25 @@ class HistoryResidueLayer(nn.Module):
         self.norm_time, self.norm_res, self.norm_ff = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.q_time, self.out_time = nn.Linear(d, d), nn.Linear(d, d)
         self.res_attn = nn.MultiheadAttention(d, heads, batch_first=True)
-        self.ff = nn.Sequential(nn.Linear(d, ff_mult * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_mult * d, d))
+        self.ff = nn.Sequential(nn.Linear(d, ff_mult * d), nn.GELU(), nn.Linear(ff_mult * d, d))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x, k, v, time_attend, res_kpm):
-        """`x` (B,N,D) residue states; `k`, `v` (B·N,H,T,D/H) keys/values of the history frames; `time_attend`
-        (B·N,1,1,T) SDPA mask (True = ATTEND) or None; `res_kpm` (B,N) key_padding_mask (True = IGNORE) or None."""
+        """`x` (B,N,D) residue states; `k`, `v` (B,N,T,H,D/H) keys/values of the history frames; `time_attend`
+        (B,N,T,1) bool (True = ATTEND) or None; `res_kpm` (B,N) key_padding_mask (True = IGNORE) or None."""
         B, N, D = x.shape
-        q = self.q_time(self.norm_time(x)).reshape(B * N, self.heads, 1, D // self.heads)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=time_attend)                       # (B·N,H,1,D/H)
+        H = self.heads
+        q = self.q_time(self.norm_time(x)).reshape(B, N, 1, H, D // H) * (D // H) ** -0.5
+        w = (q * k).sum(-1)                                                                       # (B,N,T,H)
+        if time_attend is not None:
+            w = w.masked_fill(~time_attend, float('-inf'))
+        a = (w.softmax(2)[..., None] * v).sum(2)                                                  # (B,N,H,D/H)
         x = x + self.drop(self.out_time(a.reshape(B, N, D)))
         y = self.norm_res(x)
         x = x + self.drop(self.res_attn(y, y, y, key_padding_mask=res_kpm, need_weights=False)[0])
         return x + self.drop(self.ff(self.norm_ff(x)))
 
-# %% ../nbs/emprot/10_models.ipynb #f3c4a7c7
+# %% ../nbs/emprot/10_models.ipynb #c5cfa753
 class ProteinTransformerClassificationOnly(nn.Module):
     "Forecast the cluster IDs of `future_horizon` frames from `K` history frames of cluster IDs (see the module prose)."
     def __init__(self, config: dict):
@@ -83,11 +87,10 @@ class ProteinTransformerClassificationOnly(nn.Module):
         self.res_proj = nn.Linear(D, D)
         self.layers = nn.ModuleList(HistoryResidueLayer(D, cfg['num_heads'], cfg['dropout'], cfg['ff_mult'])
                                     for _ in range(cfg['num_layers']))
-        self.norm_memory = nn.LayerNorm(D)
         self.kv_time = nn.Linear(D, 2 * D)                  # history keys/values, shared by all layers
         self.norm = nn.LayerNorm(D)
         self.horizon_embed = nn.Embedding(cfg['future_horizon'], D)
-        self.head = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, D), nn.GELU(), nn.Linear(D, C))
+        self.head_in, self.head_out = nn.Linear(D, D), nn.Linear(D, C)      # shared by all horizons
 
     def forward(self, input_cluster_ids, times, sequence_lengths, history_mask) -> dict:
         "`input_cluster_ids` (B,T,N) long, `times` (B,T), `sequence_lengths` (B,) residues, `history_mask` (B,T,N) True = observed -> dict(cluster_logits (B,F,N,C), context (B,N,D))."
@@ -103,18 +106,22 @@ class ProteinTransformerClassificationOnly(nn.Module):
         last = (frame_valid * torch.arange(1, T + 1, device=dev)).argmax(-1)                       # (B,)
         rel = (times.to(dev).float() - times.to(dev).float().gather(1, last[:, None])) / self.config['time_scale']
         rel = rel.masked_fill(~frame_valid, 0.0)
-        pos = self.res_proj(sinusoidal(torch.arange(N, device=dev), D))                            # (N,D)
-        # residue-major layout (B,N,T,D): the per-residue memory is a view, no transpose of the big tensor
-        emb = self.token_embed(ids.transpose(1, 2)) + self.time_proj(sinusoidal(rel, D))[:, None] + pos[:, None]
-        x = emb[torch.arange(B, device=dev), :, last]                                               # (B,N,D) newest frame
         H = self.config['num_heads']
-        # keys/values of the history frames, computed once and shared by all layers: (B·N, H, T, D/H) each
-        k, v = self.kv_time(self.norm_memory(emb)).reshape(B * N, T, 2, H, D // H).permute(2, 0, 3, 1, 4)
-        time_kpm = _or_none(key_padding_mask_from_valid(valid.transpose(1, 2).reshape(B * N, T)))
-        time_attend = None if time_kpm is None else ~time_kpm[:, None, None, :]    # SDPA's bool mask: True = ATTEND
+        pos = self.res_proj(sinusoidal(torch.arange(N, device=dev), D))                            # (N,D)
+        tim = self.time_proj(sinusoidal(rel, D))                                                    # (B,T,D)
+        ar = torch.arange(B, device=dev)
+        x = self.token_embed(ids[ar, last]) + tim[ar, last][:, None] + pos                         # (B,N,D) newest frame
+        # keys/values of every history frame = kv_time(token + time + position embedding); kv_time is linear, so
+        # project the three small tables and gather/broadcast instead of multiplying a (B,N,T,D) tensor
+        W = self.kv_time.weight
+        kv = (self.kv_time(self.token_embed.weight)[ids.transpose(1, 2)]                            # (B,N,T,2D)
+              + F.linear(tim, W)[:, None] + F.linear(pos, W)[None, :, None])
+        k, v = kv.view(B, N, T, 2, H, D // H).unbind(3)                                             # (B,N,T,H,D/H)
+        time_kpm = _or_none(key_padding_mask_from_valid(valid.transpose(1, 2)))                    # (B,N,T)
+        time_attend = None if time_kpm is None else ~time_kpm[..., None]                           # True = ATTEND
         res_kpm = _or_none(key_padding_mask_from_valid(res_valid))
         for layer in self.layers:
             x = layer(x, k, v, time_attend, res_kpm)
         context = self.norm(x)
-        feats = context[:, None] + self.horizon_embed.weight[None, :, None]                         # (B,F,N,D)
-        return {'cluster_logits': self.head(feats), 'context': context}
+        h = self.head_in(context)[:, None] + self.horizon_embed.weight[None, :, None]               # (B,F,N,D)
+        return {'cluster_logits': self.head_out(F.gelu(h)), 'context': context}
