@@ -4,14 +4,14 @@
 __all__ = ['MODEL_DEFAULTS', 'sinusoidal', 'key_padding_mask_from_valid', 'HistoryResidueLayer',
            'ProteinTransformerClassificationOnly']
 
-# %% ../nbs/emprot/10_models.ipynb #8aa033bb
+# %% ../nbs/emprot/10_models.ipynb #9b2db19b
 import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# %% ../nbs/emprot/10_models.ipynb #41b75672
+# %% ../nbs/emprot/10_models.ipynb #3b7c735e
 MODEL_DEFAULTS = dict(num_clusters=36, d_embed=128, num_heads=4, num_layers=2, future_horizon=3,
                       dropout=0.1, ff_mult=2, time_scale=1.0)
 
@@ -29,7 +29,7 @@ def _model_config(config: dict) -> dict:
         raise ValueError(f"model config: 'time_scale' must be > 0, got {cfg['time_scale']!r}")
     return cfg
 
-# %% ../nbs/emprot/10_models.ipynb #4a2822d0
+# %% ../nbs/emprot/10_models.ipynb #a50e3075
 def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     "Sinusoidal features of a real tensor `x` (any shape) -> `(*x.shape, dim)` (sin half, cos half)."
     half = dim // 2
@@ -47,7 +47,7 @@ def _or_none(key_padding_mask: torch.Tensor):
     "None when nothing is masked: attention then skips building an additive (B·H, L, S) mask (same result, faster)."
     return key_padding_mask if bool(key_padding_mask.any()) else None
 
-# %% ../nbs/emprot/10_models.ipynb #effe981c
+# %% ../nbs/emprot/10_models.ipynb #177bf3c3
 class HistoryResidueLayer(nn.Module):
     "One layer: each residue's state attends over its own history frames, then over all residues, then a feed-forward block (pre-norm residuals)."
     def __init__(self, d: int, heads: int, dropout: float, ff_mult: int):
@@ -74,7 +74,7 @@ class HistoryResidueLayer(nn.Module):
         x = x + self.drop(self.res_attn(y, y, y, key_padding_mask=res_kpm, need_weights=False)[0])
         return x + self.drop(self.ff(self.norm_ff(x)))
 
-# %% ../nbs/emprot/10_models.ipynb #9b71964c
+# %% ../nbs/emprot/10_models.ipynb #9fc82446
 class ProteinTransformerClassificationOnly(nn.Module):
     "Forecast the cluster IDs of `future_horizon` frames from `K` history frames of cluster IDs (see the module prose)."
     def __init__(self, config: dict):
@@ -114,7 +114,8 @@ class ProteinTransformerClassificationOnly(nn.Module):
         # keys/values of every history frame = kv_time(token + time + position embedding); kv_time is linear, so
         # project the three small tables and gather/broadcast instead of multiplying a (B,N,T,D) tensor
         W = self.kv_time.weight
-        kv = (self.kv_time(self.token_embed.weight)[ids.transpose(1, 2)]                            # (B,N,T,2D)
+        # (F.embedding, not fancy indexing: its CPU backward is deterministic, index_put_'s multi-threaded one is not)
+        kv = (F.embedding(ids.transpose(1, 2), self.kv_time(self.token_embed.weight))               # (B,N,T,2D)
               + F.linear(tim, W)[:, None] + F.linear(pos, W)[None, :, None])
         k, v = kv.view(B, N, T, 2, H, D // H).unbind(3)                                             # (B,N,T,H,D/H)
         time_kpm = _or_none(key_padding_mask_from_valid(valid.transpose(1, 2)))                    # (B,N,T)
