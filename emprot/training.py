@@ -4,7 +4,7 @@
 __all__ = ['logger', 'TRAINER_DEFAULTS', 'CONFIG_DEFAULTS', 'masked_cross_entropy', 'accuracy_metrics', 'trainer_config',
            'EMPROTTrainer']
 
-# %% ../nbs/emprot/20_training.ipynb #b3660795
+# %% ../nbs/emprot/20_training.ipynb #60fcef9b
 import copy
 import logging
 import math
@@ -22,7 +22,7 @@ from emprot.models import MODEL_DEFAULTS, ProteinTransformerClassificationOnly
 
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/emprot/20_training.ipynb #1defc66d
+# %% ../nbs/emprot/20_training.ipynb #0d1d78dd
 def masked_cross_entropy(cluster_logits: torch.Tensor, future_cluster_ids: torch.Tensor,
                          future_step_mask: torch.Tensor, residue_mask: torch.Tensor) -> torch.Tensor:
     "Mean CE over `M & (targets >= 0)` with `M = future_step_mask[:,:,None] & residue_mask[:,None,:]`; 0 if none is valid."
@@ -32,7 +32,7 @@ def masked_cross_entropy(cluster_logits: torch.Tensor, future_cluster_ids: torch
                          reduction='none').view_as(future_cluster_ids)
     return (ce * sel).sum() / sel.sum().clamp(min=1)
 
-# %% ../nbs/emprot/20_training.ipynb #9b9d42f5
+# %% ../nbs/emprot/20_training.ipynb #ad5e7393
 _COUNT_KEYS = ('correct', 'total', 'changed_correct', 'changed_total')
 
 
@@ -45,7 +45,7 @@ def accuracy_metrics(counts: dict, prefix: str = '') -> dict:
         out[f'{prefix}token_accuracy_h{f + 1}'] = ratio(counts['correct'][f], counts['total'][f])
     return out
 
-# %% ../nbs/emprot/20_training.ipynb #1c213bd0
+# %% ../nbs/emprot/20_training.ipynb #273d830f
 TRAINER_DEFAULTS = dict(
     max_epochs=20,                 # epochs (upper bound; early stopping may end sooner)
     learning_rate=3e-4,            # AdamW
@@ -82,7 +82,7 @@ def trainer_config(config: dict, source: str = 'config') -> dict:
         raise engine.ConfigError(f"{source}: key 'max_epochs' must be >= 1, got {cfg['max_epochs']}")
     return cfg
 
-# %% ../nbs/emprot/20_training.ipynb #cdb82af9
+# %% ../nbs/emprot/20_training.ipynb #0b22176c
 def _wandb_run(cfg: dict, enabled: bool):
     "A wandb run if asked for and possible; None (with a logged reason) otherwise. Never raises."
     if not enabled:
@@ -154,7 +154,7 @@ class EMPROTTrainer:
             st.close()
         return int(n if n is not None else MODEL_DEFAULTS['num_clusters'])
 
-# %% ../nbs/emprot/20_training.ipynb #ec5dc744
+# %% ../nbs/emprot/20_training.ipynb #2217bc0d
 def _to_device(batch: dict, device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
@@ -261,7 +261,7 @@ def _validate(self, loader, prefix: str = 'val/') -> dict:
     ce = float(tot['loss'][0] / tot['loss'][1]) if tot['loss'][1] > 0 else 0.0
     return {f'{prefix}total_loss': ce, f'{prefix}token_ce': ce, **accuracy_metrics(tot, prefix)}
 
-# %% ../nbs/emprot/20_training.ipynb #6bfa71ab
+# %% ../nbs/emprot/20_training.ipynb #3f762b94
 _REQUIRED_KEYS = ('model_state_dict', 'optimizer', 'scheduler', 'epoch', 'config', 'global_step', 'early_stopping')
 
 
@@ -354,7 +354,7 @@ def _load_checkpoint(self, path) -> bool:
     logger.info('load_checkpoint: %s: resumed at epoch %d, optimizer step %d', path, self.epoch, self.global_step)
     return True
 
-# %% ../nbs/emprot/20_training.ipynb #6911067b
+# %% ../nbs/emprot/20_training.ipynb #8466925e
 @_method(EMPROTTrainer, '_log')
 def _trainer_log(self, metrics: dict, step: int):
     if not self.env.is_main:
