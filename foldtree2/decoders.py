@@ -164,7 +164,7 @@ MODEL_DEFAULTS = dict(
     in_channels=None, positions_dim=None, fft2_dim=None,     # None: read from the sample graph
     hidden_channels=[100, 100, 100], nheads=16, head_dim=None, embedding_dim=128, num_embeddings=40,
     EMA=False, commitment_cost=0.9, conv='transformer', concat_positions=True, dense=True, dropout=0.0,
-    kmeans_init=True, restart_dead=True, restart_interval=20,
+    kmeans_init=True, restart_dead=True, restart_interval=20, encoder_input='all',
     decoders=['sequence', 'geometry'], seq_ss=True, fft2=True, decoder_dim=128, decoder_heads=8,
     decoder_layers=2, pair_dim=64, n_dist_bins=16, neg_ratio=1.0)
 
@@ -184,7 +184,8 @@ def build_model(cfg: dict, sample=None):
     if unknown: raise ValueError(f"build_model: unknown decoders {sorted(unknown)}; choose from 'sequence', 'geometry'")
     enc = mk1_Encoder(in_ch, c['hidden_channels'], c['embedding_dim'], c['num_embeddings'], c['commitment_cost'],
                       c['EMA'], c['nheads'], c['conv'], c['concat_positions'], pos_dim, c['head_dim'],
-                      c['dropout'], c['dense'], c['kmeans_init'], c['restart_dead'], c['restart_interval'])
+                      c['dropout'], c['dense'], c['kmeans_init'], c['restart_dead'], c['restart_interval'],
+                      encoder_input=c['encoder_input'])
     decs = {}
     D = c['embedding_dim']
     if 'sequence' in c['decoders']:

@@ -14,8 +14,8 @@ from torch_geometric.utils import to_dense_batch
 from foldtree2.quantizer import VectorQuantizer
 
 # %% auto #0
-__all__ = ['CONTACT', 'res_batch', 'EdgeFeatures', 'DenseCtx', 'dense_context', 'ContactConv', 'EncoderOutput', 'InputBlock',
-           'Body', 'Head', 'mk1_Encoder']
+__all__ = ['CONTACT', 'ENCODER_INPUTS', 'STRUCTURE_CHANNELS', 'res_batch', 'EdgeFeatures', 'DenseCtx', 'dense_context',
+           'ContactConv', 'EncoderOutput', 'structure_features', 'InputBlock', 'Body', 'Head', 'mk1_Encoder']
 
 # %% ../nbs/foldtree2/10_encoder.ipynb #f1c3ad70
 CONTACT = ('res', 'contactPoints', 'res')
@@ -156,16 +156,34 @@ class EncoderOutput:
     counts: torch.Tensor         # (K,) code counts over kept residues
     batch: torch.Tensor          # (N,) graph index of every residue
 
+ENCODER_INPUTS = ('all', 'structure')
+STRUCTURE_CHANNELS = 9          # sin/cos of phi, psi, omega (0 where undefined) + the 3 angle masks
+
+def structure_features(batch) -> torch.Tensor:
+    "Sequence-free residue features (N, 9) from the 'bondangles' node type: sin/cos of the defined angles + masks."
+    ang = batch['bondangles'].x
+    mask = batch['bondangles'].get('mask')
+    mask = torch.ones_like(ang, dtype=torch.bool) if mask is None else mask.bool()
+    m = mask.to(ang.dtype)
+    sc = torch.stack([torch.sin(ang), torch.cos(ang)], -1).reshape(len(ang), 6) * m.repeat_interleave(2, 1)
+    return torch.cat([sc, m], 1)
+
 class InputBlock(nn.Module):
-    "Standardise residue features, optionally append the positional encoding, project to `out_channels`."
-    def __init__(self, in_channels, out_channels, positions_dim=256, concat_positions=True, dropout=0.0):
+    """Standardise residue features, optionally append the positional encoding, project to `out_channels`.
+    `features='all'` reads `res.x` (angles, AAindex1 properties and one-hot amino acid, as the original did);
+    `features='structure'` reads only backbone angles, so the tokens cannot simply copy the amino acid."""
+    def __init__(self, in_channels, out_channels, positions_dim=256, concat_positions=True, dropout=0.0,
+                 features='all'):
         super().__init__()
+        if features not in ENCODER_INPUTS: raise ValueError(f'encoder_input must be one of {ENCODER_INPUTS}, got {features!r}')
+        self.features = features
+        if features == 'structure': in_channels = STRUCTURE_CHANNELS
         self.concat_positions = concat_positions
         self.norm = nn.BatchNorm1d(in_channels)
         self.lin = nn.Linear(in_channels + (positions_dim if concat_positions else 0), out_channels)
         self.dropout = nn.Dropout(dropout)
     def forward(self, batch):
-        x = batch['res'].x
+        x = batch['res'].x if self.features == 'all' else structure_features(batch)
         x = self.norm(x)
         if self.concat_positions: x = torch.cat([x, batch['positions'].x], -1)
         return self.dropout(F.gelu(self.lin(x)))
@@ -215,11 +233,13 @@ class mk1_Encoder(nn.Module):
                  conv: str = 'transformer', concat_positions: bool = True, positions_dim: int = 256,
                  head_dim: int | None = None, dropout: float = 0.0, dense: bool = True,
                  kmeans_init: bool = True, restart_dead: bool = True, restart_interval: int = 20,
-                 ema_decay: float = 0.99):
+                 ema_decay: float = 0.99, encoder_input: str = 'all'):
         super().__init__()
         hidden_channels = list(hidden_channels)
         if not hidden_channels: raise ValueError('hidden_channels must list at least one layer width')
-        self.input = InputBlock(in_channels, hidden_channels[0], positions_dim, concat_positions, dropout)
+        self.input = InputBlock(in_channels, hidden_channels[0], positions_dim, concat_positions, dropout,
+                                encoder_input)
+        self.encoder_input = encoder_input
         self.body = Body(hidden_channels, conv, nheads, head_dim, dropout, dense)
         self.head = Head(self.body.out_channels, out_channels)
         self.vector_quantizer = VectorQuantizer(num_embeddings, out_channels, commitment_cost, ema=EMA,
@@ -230,7 +250,7 @@ class mk1_Encoder(nn.Module):
     def embed(self, batch) -> torch.Tensor:
         "Continuous embeddings z_e (N, out_channels)."
         x = batch['res'].x
-        if x.shape[-1] != self.in_channels:
+        if self.encoder_input == 'all' and x.shape[-1] != self.in_channels:
             raise ValueError(f"res.x has {x.shape[-1]} features but the encoder was built for {self.in_channels}")
         return self.head(self.body(self.input(batch), batch))
 

@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--concat-positions', action=BO, default=D['concat_positions'],
                    help='append the positional encoding to the residue features')
     g.add_argument('--dense', action=BO, default=D['dense'], help='evaluate TransformerConv densely (faster on CPU)')
+    g.add_argument('--encoder-input', default=D['encoder_input'], choices=('all', 'structure'),
+                   help="encoder residue features: 'all' (angles + AAindex1 + one-hot amino acid, as the original) "
+                        "or 'structure' (backbone angles only: tokens must learn sequence from structure)")
     g.add_argument('--dropout', type=float, default=D['dropout'])
     g.add_argument('--EMA', action='store_true', help='EMA codebook')
     g.add_argument('--kmeans-init', action=BO, default=D['kmeans_init'], help='k-means codebook initialisation')

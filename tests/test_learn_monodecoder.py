@@ -235,6 +235,8 @@ MODEL_OPTIONS = {   # option -> (flags, what must differ in the built model)
     'conv': (['--conv', 'sage'], lambda e, d: e.body.convs[0].kind == 'sage'),
     'concat_positions': (['--no-concat-positions'], lambda e, d: not e.input.concat_positions),
     'dense': (['--no-dense'], lambda e, d: not e.body.convs[0].dense),
+    'encoder_input': (['--encoder-input', 'structure'],
+                      lambda e, d: e.input.features == 'structure' and e.input.lin.in_features < e.in_channels),
     'EMA': (['--EMA'], lambda e, d: e.vector_quantizer.ema and 'ema_count' in e.vector_quantizer.state_dict()),
     'kmeans_init': (['--no-kmeans-init'], lambda e, d: not e.vector_quantizer.kmeans_init),
     'restart_dead': (['--no-restart-dead'], lambda e, d: not e.vector_quantizer.restart_dead),
