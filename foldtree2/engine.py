@@ -245,8 +245,11 @@ def is_dist() -> bool:
 
 
 def cleanup_distributed():
-    "Destroy the process group if there is one."
-    if is_dist(): dist.destroy_process_group()
+    """Destroy the process group if there is one, after a barrier: a rank that tears down gloo while a peer is
+    still finishing its last collective can abort that peer ("terminate called without an active exception")."""
+    if is_dist():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _reduce_device() -> torch.device:

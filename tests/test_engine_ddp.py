@@ -40,6 +40,7 @@ def _worker(out_dir: str):
     bn(torch.randn(8, 3) + env.rank)                                # running stats differ per rank
     engine.broadcast_buffers(bn, src=0)
     res['bn_mean'] = bn.running_mean.tolist()
+    del ddp                                                         # DDP's reducer must not outlive the group
     engine.barrier()
     engine.cleanup_distributed()
     res['initialized_after_cleanup'] = dist.is_initialized()
