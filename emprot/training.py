@@ -126,7 +126,8 @@ class EMPROTTrainer:
         no_decay = [p for n, p in self.model.named_parameters() if not (p.ndim >= 2 and 'horizon_embed' not in n)]
         self.optimizer = torch.optim.AdamW([{'params': decay, 'weight_decay': cfg['weight_decay']},
                                             {'params': no_decay, 'weight_decay': 0.0}],
-                                           lr=cfg['learning_rate'], betas=tuple(cfg['betas']))
+                                           lr=cfg['learning_rate'], betas=tuple(cfg['betas']),
+                                           fused=self.device.type in ('cpu', 'cuda'))   # one kernel for all params
         self.amp = engine.amp_policy(self.device, cfg['use_amp'])
         self.scaler = self.amp.make_scaler()
         self.scheduler, self._pending_scheduler_state = None, None
