@@ -114,11 +114,9 @@ def train(argv=None) -> int:
     return 0
 
 # %% ../nbs/emprot/40_cli.ipynb #ff9af3c0
-def _model_from_checkpoint(path, lookup, device='cpu'):
-    "Rebuild `ProteinTransformerClassificationOnly` from a trainer checkpoint (`config` + `model_state_dict`) for tokens of `lookup`."
-    from foldtree2.engine import load_checkpoint
+def _model_from_checkpoint(ck: dict, path, lookup, device='cpu'):
+    "Rebuild `ProteinTransformerClassificationOnly` from a loaded trainer checkpoint `ck` (`config` + `model_state_dict`) for tokens of `lookup`."
     from emprot.models import ProteinTransformerClassificationOnly
-    ck = load_checkpoint(path, map_location=device, weights_only=False)
     for k in ('config', 'model_state_dict'):
         if k not in ck:
             raise ValueError(f'{path}: checkpoint has no {k!r} (not written by EMPROTTrainer?)')
@@ -157,9 +155,9 @@ def evaluate(argv=None) -> int:
         p.error('give --checkpoint, or --baselines-only')
     from foldtree2.engine import load_checkpoint
     cfg = dict(DATA_DEFAULTS)
-    if a.checkpoint:
-        cfg.update({k: v for k, v in load_checkpoint(a.checkpoint, weights_only=False).get('config', {}).items()
-                    if k in DATA_DEFAULTS})
+    ck = load_checkpoint(a.checkpoint, map_location=a.device) if a.checkpoint else None   # loaded once, weights_only
+    if ck is not None:
+        cfg.update({k: v for k, v in ck.get('config', {}).items() if k in DATA_DEFAULTS})
     if a.config:
         cfg.update({k: v for k, v in _load_config(a.config).items() if k in DATA_DEFAULTS})
     if a.token_store:
@@ -171,7 +169,7 @@ def evaluate(argv=None) -> int:
     eval_ds = TokenWindowDataset.from_config(cfg, a.split, store)
     model = None
     if not a.baselines_only:
-        model, mcfg = _model_from_checkpoint(a.checkpoint, store.lookup(), a.device)
+        model, mcfg = _model_from_checkpoint(ck, a.checkpoint, store.lookup(), a.device)
         if mcfg.get('future_horizon', eval_ds.F) != eval_ds.F:
             p.error(f'--checkpoint predicts {mcfg["future_horizon"]} steps but the data config has future_horizon={eval_ds.F}')
     rep = evaluation_report(train_ds, eval_ds, model=model, device=a.device, alpha=a.alpha, batch_size=a.batch_size)

@@ -222,6 +222,7 @@ def load_model(checkpoint, device='cpu') -> LoadedModel:
     from foldtree2.decoders import build_model
     state = load_checkpoint(checkpoint, map_location='cpu')
     cfg = dict(state.get('config') or {})
+    if state.get('radius') is not None: cfg['radius'] = float(state['radius'])   # the training graphs' contact radius
     enc_sd, dec_sd = _split_state(state, checkpoint)
     if cfg.get('in_channels') is None and state.get('in_channels') is not None: cfg['in_channels'] = int(state['in_channels'])
     if cfg.get('in_channels') is None:

@@ -255,7 +255,7 @@ def _train(cfg: dict, env: engine.DistEnv, dataset, on_step) -> dict:
                  'early_stopping': stopper.state_dict(), 'epoch': snap['epoch'],
                  'batch_in_epoch': snap['batch_in_epoch'], 'step': snap['step'], 'best': best,
                  'history': history, 'nonfinite': nonfinite, 'epoch_acc': snap['acc'], 'config': cfg, 'kind': kind,
-                 'in_channels': in_channels}
+                 'in_channels': in_channels, 'radius': getattr(dataset, 'radius', None)}
         return save_checkpoint(out_dir / f'{kind}.pt', state)
 
     # ---- epochs ---------------------------------------------------------------------------------------

@@ -453,3 +453,13 @@ def test_ctrl_c_writes_checkpoint_and_resumes(data, tmp_path):
     assert rc == 0
     fin = load_checkpoint(tmp_path / 'out' / 'final.pt')
     assert fin['epoch'] == ck['epoch'] + 1 and fin['step'] > ck['step']
+
+
+def test_checkpoint_records_contact_radius(data, tmp_path):
+    "Encoding/evaluation must rebuild graphs with the radius the model was trained on, not a hard-coded 15 Å."
+    from foldtree2.alphabet import load_model
+    short = [str(f) for f in default_structure_files() if f.name[:5] in SHORT]
+    assert pdbs_to_graphs([*short, '-o', str(tmp_path / 'r10.h5'), '--radius', '10', '--experimental', '-q']) == 0
+    rc, ck = run(data, tmp_path / 'o', dataset=str(tmp_path / 'r10.h5'))
+    assert rc == 0 and ck['radius'] == 10.0
+    assert load_model(tmp_path / 'o' / 'final.pt', device='cpu').radius == 10.0
