@@ -231,14 +231,11 @@ def _train_epoch(self, loader) -> dict:
             self.scaler.scale(loss / group_size).backward()
         _accumulate(sums, loss, out, batch)
         if last_in_group:
-            if cfg['max_grad_norm'] > 0:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg['max_grad_norm'])
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            if self.scheduler is not None:
-                self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
+            stepped, _ = engine.optimizer_step([self.optimizer], self.scaler, self.model.parameters(),
+                                               cfg['max_grad_norm'], [self.scheduler] if self.scheduler else [])
+            if not stepped:
+                logger.warning('non-finite gradient after optimizer step %d: step skipped', self.global_step)
+                continue
             self.global_step += 1
             if cfg['log_every'] and self.global_step % cfg['log_every'] == 0 and self.env.is_main:
                 self.writer.add_scalar('train/step_loss', loss.item(), self.global_step)

@@ -26,7 +26,7 @@ __all__ = ['SCHEDULES', 'CHECKPOINT_MARKER', 'CHECKPOINT_VERSION', 'seed_everyth
            'init_distributed', 'is_dist', 'cleanup_distributed', 'all_reduce_sum', 'all_reduce_mean',
            'broadcast_object', 'barrier', 'broadcast_buffers', 'unwrap_model', 'ConfigError', 'load_config_file',
            'validate_config', 'parser_defaults', 'types_from_parser', 'explicit_cli_keys', 'merge_config',
-           'EarlyStopping', 'NullWriter', 'make_writer']
+           'optimizer_step', 'EarlyStopping', 'NullWriter', 'make_writer']
 
 # %% ../nbs/foldtree2/30_engine.ipynb #556b50e1
 def seed_everything(seed: int):
@@ -421,6 +421,22 @@ def merge_config(defaults: dict, file_cfg: dict, cli_args, explicit: Iterable[st
     out.update(file_cfg)
     for k in explicit: out[k] = cli[k]
     return out
+
+# %% ../nbs/foldtree2/30_engine.ipynb #59ffa4ec
+def optimizer_step(optimizers, scaler, params, clip: float | None = None, schedulers=()) -> tuple[bool, float]:
+    """Finish one accumulation group: unscale, clip to `clip` (None/0: no clipping), step `optimizers` unless the
+    gradient is non-finite (fp16: the GradScaler decides), update `scaler`, step `schedulers` (per-step ones),
+    zero the gradients. Returns (stepped, total gradient norm before clipping)."""
+    optimizers = list(optimizers)
+    for o in optimizers: scaler.unscale_(o)
+    norm = float(torch.nn.utils.clip_grad_norm_(list(params), clip if clip and clip > 0 else math.inf))
+    stepped = math.isfinite(norm) or scaler.is_enabled()
+    if stepped:
+        for o in optimizers: scaler.step(o)
+        scaler.update()
+        for s in schedulers: s.step()
+    for o in optimizers: o.zero_grad(set_to_none=True)
+    return stepped, norm
 
 # %% ../nbs/foldtree2/30_engine.ipynb #1729c837
 class EarlyStopping:

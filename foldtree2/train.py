@@ -18,7 +18,7 @@ from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from foldtree2 import engine
-from foldtree2.engine import (ConfigError, EarlyStopping, all_reduce_mean, all_reduce_sum, amp_policy, get_scheduler,
+from foldtree2.engine import (ConfigError, EarlyStopping, all_reduce_mean, all_reduce_sum, amp_policy, get_scheduler, optimizer_step,
                               load_checkpoint, make_writer, restore_rng, rng_state, save_checkpoint,
                               seed_everything, unwrap_model)
 from foldtree2.optim import build_optimizers
@@ -302,17 +302,11 @@ def _train(cfg: dict, env: engine.DistEnv, dataset, on_step) -> dict:
                     g_counts += counts.detach().double().cpu()
                 grad_norm = math.nan
                 if ok:
-                    for o in opts.values(): scaler.unscale_(o)
-                    clip = cfg['clip_grad'] if cfg['clip_grad'] and cfg['clip_grad'] > 0 else math.inf
-                    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-                    ok = math.isfinite(grad_norm) or scaler.is_enabled()       # fp16: the scaler skips inf steps
-                if ok:
                     lrs = {gr.get('name', f'{k}_{i}'): gr['lr'] for k, o in opts.items() for i, gr in enumerate(o.param_groups)}
-                    for o in opts.values(): scaler.step(o)
-                    scaler.update()
+                    ok, grad_norm = optimizer_step(opts.values(), scaler, params, cfg['clip_grad'],
+                                                   scheds.values() if sched_mode == 'step' else ())
+                if ok:
                     step += 1; nonfinite = 0
-                    if sched_mode == 'step':
-                        for s in scheds.values(): s.step()
                 else:
                     if scaler.is_enabled() and g_n: scaler.update()
                     nonfinite += 1

@@ -205,3 +205,23 @@ def test_missing_wandb_never_breaks_training(store_path, caplog):
         import wandb  # noqa: F401
     except ImportError:
         assert 'wandb cannot be imported' in caplog.text
+
+
+def test_non_finite_batch_skips_the_step(store_path, caplog):
+    "A batch with NaN times gives NaN gradients: the optimizer step is skipped, the weights stay finite and unchanged."
+    from emprot.data import make_loaders
+    t = EMPROTTrainer(small_config(store_path, grad_accum_steps=1, max_epochs=1))
+    batches = []
+    for b in make_loaders(t.config).train:
+        batches.append(b)
+        if len(batches) == 2: break
+    bad = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in batches[1].items()}
+    bad['times'][:] = float('nan')
+    before = params(t.model)
+    with caplog.at_level(logging.WARNING):
+        t.train_epoch([bad])
+    assert all(torch.equal(a, b) for a, b in zip(before, params(t.model)))
+    assert t.global_step == 0 and 'non-finite gradient' in caplog.text
+    t.train_epoch(batches[:1])                                     # a good batch still trains
+    assert t.global_step == 1 and all(torch.isfinite(p).all() for p in t.model.parameters())
+    assert not all(torch.equal(a, b) for a, b in zip(before, params(t.model)))
