@@ -422,7 +422,7 @@ def merge_config(defaults: dict, file_cfg: dict, cli_args, explicit: Iterable[st
     for k in explicit: out[k] = cli[k]
     return out
 
-# %% ../nbs/foldtree2/30_engine.ipynb #59ffa4ec
+# %% ../nbs/foldtree2/30_engine.ipynb #77866cf7
 def optimizer_step(optimizers, scaler, params, clip: float | None = None, schedulers=()) -> tuple[bool, float]:
     """Finish one accumulation group: unscale, clip to `clip` (None/0: no clipping), step `optimizers` unless the
     gradient is non-finite (fp16: the GradScaler decides), update `scaler`, step `schedulers` (per-step ones),
