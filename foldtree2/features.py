@@ -158,16 +158,18 @@ def aaindex_table() -> np.ndarray:
     return T.astype(np.float32)
 
 
+_AA_LUT = np.full(256, 20, np.int64)                      # byte -> index into AA_ORDER (20: X/unknown)
+for _k, _a in enumerate(AA_ORDER): _AA_LUT[ord(_a)] = _k
+
+
 def aa_indices(sequence: str) -> np.ndarray:
     "(L,) int64 index into AA_ORDER; 20 for X/unknown."
-    lut = np.full(256, 20, np.int64)
-    for k, a in enumerate(AA_ORDER): lut[ord(a)] = k
-    return lut[np.frombuffer(sequence.encode('ascii', 'replace'), np.uint8)]
+    return _AA_LUT[np.frombuffer(sequence.encode('ascii', 'replace'), np.uint8)]
 
 
-def one_hot(sequence: str) -> np.ndarray:
-    "(L,20) float32 one-hot in AA_ORDER; X rows are all zero."
-    idx = aa_indices(sequence)
+def one_hot(sequence, idx=None) -> np.ndarray:
+    "(L,20) float32 one-hot in AA_ORDER; X rows are all zero. `idx`: `aa_indices(sequence)` if already computed."
+    idx = aa_indices(sequence) if idx is None else idx
     out = np.zeros((len(idx), 21), np.float32); out[np.arange(len(idx)), idx] = 1
     return out[:, :20]
 
@@ -243,11 +245,13 @@ def window_edges(L: int, w: int = 2):
 GODNODE_DIM = 5
 
 
-def residue_features(angles, mask, sequence):
-    "'res' node features: sin/cos of phi, psi, omega (0 where undefined), the 3 angle masks, AAindex1 (z-scored), one-hot."
+def residue_features(angles, mask, sequence, onehot=None):
+    """'res' node features: sin/cos of phi, psi, omega (0 where undefined), the 3 angle masks, AAindex1 (z-scored),
+    one-hot (`onehot`: `one_hot(sequence)` if already computed)."""
+    idx = aa_indices(sequence)
+    onehot = one_hot(sequence, idx) if onehot is None else onehot
     sc = np.stack([np.sin(angles), np.cos(angles)], -1).reshape(len(angles), 6) * np.repeat(mask, 2, 1)
-    return np.concatenate([sc, mask.astype(np.float32), aaindex_table()[aa_indices(sequence)], one_hot(sequence)],
-                          1).astype(np.float32)
+    return np.concatenate([sc, mask.astype(np.float32), aaindex_table()[idx], onehot], 1).astype(np.float32)
 
 
 def graph_from_arrays(coords, sequence: str, plddt=None, identifier: str = '', radius: float = 15.0,
@@ -267,8 +271,9 @@ def graph_from_arrays(coords, sequence: str, plddt=None, identifier: str = '', r
     f1r, f1i, f2r, f2i = fourier_features(D)
     T = lambda a: torch.from_numpy(np.ascontiguousarray(a))
     d = HeteroData()
-    d['res'].x = T(residue_features(ang, mask, sequence))
-    d['AA'].x = T(one_hot(sequence))
+    oh = one_hot(sequence)
+    d['res'].x = T(residue_features(ang, mask, sequence, oh))
+    d['AA'].x = T(oh)
     d['bondangles'].x = T(ang); d['bondangles'].mask = T(mask)
     d['plddt'].x = T(plddt[:, None])
     d['coords'].x = T(ca)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['VQOutput', 'kmeans', 'VectorQuantizer', 'codebook_usage', 'commitment_schedule']
+__all__ = ['VQOutput', 'kmeans', 'VectorQuantizer', 'commitment_schedule']
 
 # %% ../nbs/foldtree2/11_quantizer.ipynb #8f64eca4
 @dataclass
@@ -161,10 +161,6 @@ class VectorQuantizer(nn.Module):
                         perplexity=perplexity, counts=counts)
 
 # %% ../nbs/foldtree2/11_quantizer.ipynb #652f111b
-def codebook_usage(indices: torch.Tensor, num_embeddings: int) -> float:
-    "Fraction of the `num_embeddings` codes that occur at least once in `indices`."
-    return torch.unique(indices).numel() / num_embeddings
-
 def commitment_schedule(step: int, final: float = 0.9, start: float = 0.0, warmup_steps: int = 0) -> float:
     "Commitment cost at optimizer step `step`: linear ramp from `start` to `final` over `warmup_steps`, then `final`."
     if warmup_steps <= 0 or step >= warmup_steps: return float(final)

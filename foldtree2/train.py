@@ -18,7 +18,7 @@ from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from foldtree2 import engine
-from foldtree2.engine import (ConfigError, EarlyStopping, all_reduce_mean, all_reduce_sum, amp_policy, get_scheduler, optimizer_step,
+from foldtree2.engine import (ConfigError, EarlyStopping, all_reduce_sum, amp_policy, get_scheduler, optimizer_step,
                               load_checkpoint, make_writer, restore_rng, rng_state, save_checkpoint,
                               seed_everything, unwrap_model)
 from foldtree2.optim import build_optimizers
