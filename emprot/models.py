@@ -44,7 +44,7 @@ def key_padding_mask_from_valid(valid: torch.Tensor) -> torch.Tensor:
 
 
 def _or_none(key_padding_mask: torch.Tensor):
-    "None when nothing is masked: attention then skips building an additive (B·H, L, S) mask (same result, faster)."
+    "None when nothing is masked: attention then runs without a mask (same result, faster)."
     return key_padding_mask if bool(key_padding_mask.any()) else None
 
 # %% ../nbs/emprot/10_models.ipynb #177bf3c3
@@ -55,23 +55,25 @@ class HistoryResidueLayer(nn.Module):
         self.heads = heads
         self.norm_time, self.norm_res, self.norm_ff = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.q_time, self.out_time = nn.Linear(d, d), nn.Linear(d, d)
-        self.res_attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.qkv_res, self.out_res = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.ff = nn.Sequential(nn.Linear(d, ff_mult * d), nn.GELU(), nn.Linear(ff_mult * d, d))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x, k, v, time_attend, res_kpm):
-        """`x` (B,N,D) residue states; `k`, `v` (B,N,T,H,D/H) keys/values of the history frames; `time_attend`
-        (B,N,T,1) bool (True = ATTEND) or None; `res_kpm` (B,N) key_padding_mask (True = IGNORE) or None."""
+    def forward(self, x, k, v, v_res, time_attend, res_attend):
+        """`x` (B,N,D) residue states; `k`, `v` (B,N,T,H,D/H) keys/values of the history frames without their
+        position part; `v_res` (N,D) the position part of the values (the same for all T frames of a residue);
+        `time_attend` (B,N,T,1) bool or None; `res_attend` (B,1,1,N) bool or None (both True = ATTEND)."""
         B, N, D = x.shape
         H = self.heads
-        q = self.q_time(self.norm_time(x)).reshape(B, N, 1, H, D // H) * (D // H) ** -0.5
+        q = self.q_time(self.norm_time(x)).view(B, N, 1, H, D // H) * (D // H) ** -0.5
         w = (q * k).sum(-1)                                                                       # (B,N,T,H)
         if time_attend is not None:
             w = w.masked_fill(~time_attend, float('-inf'))
-        a = (w.softmax(2)[..., None] * v).sum(2)                                                  # (B,N,H,D/H)
-        x = x + self.drop(self.out_time(a.reshape(B, N, D)))
-        y = self.norm_res(x)
-        x = x + self.drop(self.res_attn(y, y, y, key_padding_mask=res_kpm, need_weights=False)[0])
+        a = (w.softmax(2)[..., None] * v).sum(2).view(B, N, D) + v_res                           # weights sum to 1
+        x = x + self.drop(self.out_time(a))
+        q, k, v = self.qkv_res(self.norm_res(x)).view(B, N, 3, H, D // H).permute(2, 0, 3, 1, 4).unbind(0)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=res_attend)                        # (B,H,N,D/H)
+        x = x + self.drop(self.out_res(o.transpose(1, 2).reshape(B, N, D)))
         return x + self.drop(self.ff(self.norm_ff(x)))
 
 # %% ../nbs/emprot/10_models.ipynb #9fc82446
@@ -112,17 +114,20 @@ class ProteinTransformerClassificationOnly(nn.Module):
         ar = torch.arange(B, device=dev)
         x = self.token_embed(ids[ar, last]) + tim[ar, last][:, None] + pos                         # (B,N,D) newest frame
         # keys/values of every history frame = kv_time(token + time + position embedding); kv_time is linear, so
-        # project the three small tables and gather/broadcast instead of multiplying a (B,N,T,D) tensor
+        # project the three small tables and gather/broadcast instead of multiplying a (B,N,T,D) tensor. The
+        # position part is the same for all T frames of a residue: in the keys it adds a constant to the scores of
+        # one softmax (no effect), in the values a constant to their weighted mean (added once, after attention).
         W = self.kv_time.weight
         # (F.embedding, not fancy indexing: its CPU backward is deterministic, index_put_'s multi-threaded one is not)
-        kv = (F.embedding(ids.transpose(1, 2), self.kv_time(self.token_embed.weight))               # (B,N,T,2D)
-              + F.linear(tim, W)[:, None] + F.linear(pos, W)[None, :, None])
+        kv = F.embedding(ids.transpose(1, 2), self.kv_time(self.token_embed.weight)) + F.linear(tim, W)[:, None]
         k, v = kv.view(B, N, T, 2, H, D // H).unbind(3)                                             # (B,N,T,H,D/H)
+        v_res = F.linear(pos, W[D:])                                                                # (N,D)
         time_kpm = _or_none(key_padding_mask_from_valid(valid.transpose(1, 2)))                    # (B,N,T)
         time_attend = None if time_kpm is None else ~time_kpm[..., None]                           # True = ATTEND
         res_kpm = _or_none(key_padding_mask_from_valid(res_valid))
+        res_attend = None if res_kpm is None else ~res_kpm[:, None, None, :]                       # (B,1,1,N)
         for layer in self.layers:
-            x = layer(x, k, v, time_attend, res_kpm)
+            x = layer(x, k, v, v_res, time_attend, res_attend)
         context = self.norm(x)
         h = self.head_in(context)[:, None] + self.horizon_embed.weight[None, :, None]               # (B,F,N,D)
         return {'cluster_logits': self.head_out(F.gelu(h)), 'context': context}
