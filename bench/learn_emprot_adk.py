@@ -19,6 +19,7 @@ import torch
 
 from emprot.data import DEFAULT_SPLITS, TokenWindowDataset
 from emprot.evaluate import evaluation_report, format_report
+from emprot.models import MODEL_DEFAULTS
 from emprot.tokens import ADK_FIT_ON, TokenStore, adk_jobs, tokenize_trajectories
 from emprot.training import EMPROTTrainer
 
@@ -31,7 +32,7 @@ def main(argv=None):
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--d-embed', type=int, default=128)
     ap.add_argument('--num-layers', type=int, default=2)
-    ap.add_argument('--dropout', type=float, default=0.1)
+    ap.add_argument('--dropout', type=float, default=MODEL_DEFAULTS['dropout'])
     ap.add_argument('--learning-rate', type=float, default=1e-3)
     ap.add_argument('--patience', type=int, default=8)
     ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'learn_emprot_adk.json'))
