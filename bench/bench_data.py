@@ -1,7 +1,8 @@
 """Benchmark of the structure → HDF5 → graph pipeline (foldtree2.data) on the 32 AlphaFold models of
 ../shared/data/afdb_rrnppa/: build speed (structures/s, one process and all cores), bytes stored per residue,
-and graphs/s read back through torch-geometric's DataLoader at batch 10 with 15 Å contacts (features are
-derived at load time). Reference: the original foldtree2 builder, measured on the same 32 models: 2.2
+and graphs/s read back at batch 10 with 15 Å contacts (features are derived at load time) through the package's
+`GraphLoader` (compact graphs, one collate + feature expansion per batch) and, for comparison, through
+torch-geometric's DataLoader over full per-graph `HeteroData`. Reference: the original foldtree2 builder, measured on the same 32 models: 2.2
 structures/s per process, 6,578 bytes/residue, 114 graphs/s at batch 10.
 
     python bench/bench_data.py [--repeats 3] [--epochs 3]
@@ -21,7 +22,7 @@ import h5py
 import torch
 from torch_geometric.loader import DataLoader
 
-from foldtree2.data import StructureDataset, build_store
+from foldtree2.data import GraphLoader, StructureDataset, build_store
 
 ROOT = Path(__file__).resolve().parents[1]
 AFDB = ROOT.parent / 'shared' / 'data' / 'afdb_rrnppa'
@@ -42,11 +43,13 @@ def build_rate(files, workers, repeats, tmp):
     return max(rates), statistics.median(rates), statistics.median(cpu), out, rep.residues
 
 
-def loader_rate(path, workers, epochs, radius=15.0, ids=None):
+def loader_rate(path, workers, epochs, radius=15.0, ids=None, pyg=False):
+    """graphs/s through the package's GraphLoader (compact graphs, one collate + expansion per batch) or, with
+    `pyg=True`, through torch-geometric's DataLoader over the dataset's full per-graph HeteroData."""
     ds = StructureDataset(path, radius=radius, ids=ids)
     kw = dict(batch_size=10, shuffle=True, num_workers=workers)
     if workers: kw['persistent_workers'] = True
-    dl = DataLoader(ds, **kw)
+    dl = DataLoader(ds, **kw) if pyg else GraphLoader(ds, **kw)
     rates, cpu = [], []
     for e in range(epochs + 1):          # first epoch warms caches / starts workers; not counted
         t, c = time.perf_counter(), time.process_time(); n = 0
@@ -65,7 +68,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     files = sorted(AFDB.glob('*.pdb.gz'))
     ncpu = os.cpu_count()
-    torch.set_num_threads(1)
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(1)                 # building: one thread per process
     res = {'machine': f'{platform.machine()} {ncpu} cores, load average at start {os.getloadavg()[0]:.2f}',
            'structures': len(files), 'original_foldtree2': ORIGINAL}
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,13 +89,17 @@ def main(argv=None):
         res['upstream_file_bytes_per_residue'] = round(UPSTREAM.stat().st_size / up_res, 1)
         if a.sharing: torch.multiprocessing.set_sharing_strategy(a.sharing)
         res['torch_sharing_strategy'] = torch.multiprocessing.get_sharing_strategy()
+        torch.set_num_threads(default_threads)   # loading: torch's default, as a user's training process has
+        res['loader_torch_threads'] = default_threads
         for w in (0, ncpu):
             best, med, cpu = loader_rate(out, w, a.epochs)
             res[f'loader_graphs_per_s_batch10_15A_workers{w}'] = {'best': round(best, 1), 'median': round(med, 1)}
             if w == 0: res[f'loader_graphs_per_s_batch10_15A_workers0']['per_cpu_second'] = round(cpu, 1)
+        best, med, _ = loader_rate(out, 0, a.epochs, pyg=True)
+        res['pyg_dataloader_full_graphs_per_s_batch10_15A_workers0'] = {'best': round(best, 1), 'median': round(med, 1)}
         # same-conditions reference: reading the original layout's precomputed graphs (its 2 structures x 16)
         with h5py.File(UPSTREAM, 'r') as f: up_ids = list(f['structs'].keys()) * 16
-        best, med, cpu = loader_rate(UPSTREAM, 0, a.epochs, ids=up_ids)
+        best, med, cpu = loader_rate(UPSTREAM, 0, a.epochs, ids=up_ids, pyg=True)
         res['upstream_layout_precomputed_loader_graphs_per_s_batch10_workers0'] = {
             'best': round(best, 1), 'median': round(med, 1), 'per_cpu_second': round(cpu, 1)}
     res['ratios_vs_original'] = {

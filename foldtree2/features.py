@@ -12,10 +12,10 @@ from torch_geometric.data import HeteroData
 from foldtree2.structures import AA_ORDER
 
 # %% auto #0
-__all__ = ['HBOND_CUTOFF', 'CA_PREFILTER', 'SS_CLASSES', 'GODNODE_DIM', 'peptide_bonded', 'dihedral', 'backbone_dihedrals',
-           'local_frames', 'hbonds', 'dssp3', 'aaindex_table', 'aa_indices', 'one_hot', 'positional_encoding',
-           'distance_matrix', 'fourier_period', 'fourier_features', 'contact_edges', 'window_edges', 'residue_features',
-           'graph_from_arrays']
+__all__ = ['HBOND_CUTOFF', 'CA_PREFILTER', 'SS_CLASSES', 'GODNODE_DIM', 'POSITION_DIM', 'peptide_bonded', 'dihedral',
+           'backbone_dihedrals', 'local_frames', 'hbonds', 'dssp3', 'aaindex_table', 'aa_indices', 'one_hot',
+           'positional_encoding', 'distance_matrix', 'fourier_period', 'fourier_features', 'contact_pairs',
+           'contact_edges', 'window_edges', 'expand_features', 'residue_features', 'graph_parts', 'graph_from_arrays']
 
 # %% ../nbs/foldtree2/01_features.ipynb #00075a21
 def peptide_bonded(bb: np.ndarray, max_cn: float = 2.0) -> np.ndarray:
@@ -44,9 +44,12 @@ def backbone_dihedrals(bb: np.ndarray):
     if L < 2: return ang.astype(np.float32), mask
     ok = peptide_bonded(bb)
     N, CA, C = bb[:, 0], bb[:, 1], bb[:, 2]
-    ang[1:, 0] = dihedral(C[:-1], N[1:], CA[1:], C[1:]); mask[1:, 0] = ok
-    ang[:-1, 1] = dihedral(N[:-1], CA[:-1], C[:-1], N[1:]); mask[:-1, 1] = ok
-    ang[:-1, 2] = dihedral(CA[:-1], C[:-1], N[1:], CA[1:]); mask[:-1, 2] = ok
+    # the three torsions as one vectorised call: rows phi(i+1), psi(i), omega(i) for i = 0..L-2
+    quad = np.stack([np.stack(q) for q in ((C[:-1], N[1:], CA[1:], C[1:]), (N[:-1], CA[:-1], C[:-1], N[1:]),
+                                           (CA[:-1], C[:-1], N[1:], CA[1:]))], 1)      # (4, 3, L-1, 3)
+    phi, psi, omega = dihedral(*quad)
+    ang[1:, 0], ang[:-1, 1], ang[:-1, 2] = phi, psi, omega
+    mask[1:, 0] = ok; mask[:-1, 1] = ok; mask[:-1, 2] = ok
     ang[~mask] = 0
     return ang.astype(np.float32), mask
 
@@ -80,18 +83,21 @@ def _amide_h(bb, bonded):
     return H
 
 
-def hbonds(bb: np.ndarray, sequence: str = '', ca_cutoff: float = CA_PREFILTER, D=None):
+def hbonds(bb: np.ndarray, sequence: str = '', ca_cutoff: float = CA_PREFILTER, D=None, pairs=None):
     """Backbone H-bonds: pydssp's Kabsch–Sander energy and −0.5 kcal/mol cutoff, evaluated only for residue
     pairs with CA–CA < `ca_cutoff` (mkdssp's pre-filter) instead of all L² pairs.
     Returns (donor, acceptor, energy): N–H of `donor` bonds to C=O of `acceptor`; as in pydssp an acceptor
-    must not be the donor itself or one of the two residues before it. `D`: CA distance matrix if computed."""
+    must not be the donor itself or one of the two residues before it. `D`: CA distance matrix if computed;
+    `pairs`: (i, j, distance) residue pairs as `contact_pairs` returns them for any cutoff ≥ `ca_cutoff` (the graph
+    builder passes its contact list, so the L×L matrix is scanned once)."""
     bb = np.asarray(bb, np.float64); L = len(bb)
     if L < 3: return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     H = _amide_h(bb, peptide_bonded(bb))
     donor_ok = ~np.isnan(H[:, 0])
-    D = distance_matrix(bb[:, 1]) if D is None else D
-    i, j = np.nonzero(D < ca_cutoff)
-    keep = donor_ok[i] & ((j > i) | (j < i - 2))
+    if pairs is None:
+        pairs = contact_pairs(distance_matrix(bb[:, 1]) if D is None else D, ca_cutoff)
+    i, j, dij = pairs
+    keep = (dij < ca_cutoff) & donor_ok[i] & ((j > i) | (j < i - 2))
     i, j = i[keep], j[keep]
     N, O, C = bb[i, 0], bb[j, 3], bb[j, 2]; Hi = H[i]
     inv = lambda a, b: 1 / np.sqrt(((a - b) ** 2).sum(-1))
@@ -111,8 +117,11 @@ def dssp3(bb: np.ndarray, sequence: str = '', hb=None) -> np.ndarray:
     L = len(bb)
     donor, acc, _ = hbonds(bb, sequence) if hb is None else hb
     M = L + 4
-    keys = np.unique(acc * M + donor)                      # Hbond(a, d): C=O(a) ← N–H(d)
-    has = lambda a, d: np.isin(a * M + d, keys) & (a >= 0) & (d >= 0) & (a < L) & (d < L)
+    keys = np.unique(acc * M + donor)                      # Hbond(a, d): C=O(a) ← N–H(d), sorted
+    def has(a, d):                                         # membership by binary search (np.isin re-sorts)
+        q = a * M + d
+        hit = keys[np.minimum(np.searchsorted(keys, q), len(keys) - 1)] == q if len(keys) else np.zeros(q.shape, bool)
+        return hit & (a >= 0) & (d >= 0) & (a < L) & (d < L)
     starts = {}
     for n in (3, 4, 5):                                    # n-turn at i: Hbond(i, i+n); helix_n starts at i if turns at i-1, i
         turn = np.zeros(L + 1, bool); turn[acc[donor - acc == n]] = True
@@ -177,8 +186,8 @@ def one_hot(sequence, idx=None) -> np.ndarray:
 _PE = {}
 
 
-def positional_encoding(L: int, d: int = 256, base: float = 10000.0) -> np.ndarray:
-    "(L,d) sinusoidal encoding of the residue index (sin on even, cos on odd columns); rows are cached."
+def _pe_table(L: int, d: int = 256, base: float = 10000.0) -> np.ndarray:
+    "The cached encoding table, at least L rows (read-only use: it is shared)."
     tab = _PE.get((d, base))
     if tab is None or len(tab) < L:
         n = max(L, 2048)
@@ -187,7 +196,12 @@ def positional_encoding(L: int, d: int = 256, base: float = 10000.0) -> np.ndarr
         tab = np.zeros((n, d), np.float32)
         tab[:, 0::2] = np.sin(pos * div); tab[:, 1::2] = np.cos(pos * div)
         _PE[(d, base)] = tab
-    return tab[:L].copy()
+    return tab
+
+
+def positional_encoding(L: int, d: int = 256, base: float = 10000.0) -> np.ndarray:
+    "(L,d) sinusoidal encoding of the residue index (sin on even, cos on odd columns); rows are cached."
+    return _pe_table(L, d, base)[:L].copy()
 
 
 def distance_matrix(x: np.ndarray) -> np.ndarray:
@@ -216,23 +230,31 @@ def fourier_features(D: np.ndarray, n1: int = 80, k2: int = 25):
     1-D: row-wise DFT, first `n1` frequencies, divided by L → real, imag (L,n1).
     2-D: 2-D DFT divided by L², frequencies rows 0..k2 × columns −k2..k2−1 → real, imag
     (1, (k2+1)·2k2) = (1,1300) for k2=25 (D is symmetric, so the other half-plane is redundant).
-    Only what is kept is computed: real FFTs of the rows, then FFTs of the 2·k2 kept columns (numpy's pocketfft,
-    no BLAS threads); checked against a full `numpy.fft.fft2` in the notebook."""
-    D = np.asarray(D, np.float32); L = len(D); s = 1.0 / max(L, 1)   # numpy ≥ 2 transforms float32 natively
+    Only what is kept is computed: real FFTs of the rows, then FFTs of the 2·k2 kept columns, in single precision
+    with `torch.fft` (about 2x faster than numpy's pocketfft here); checked against a full `numpy.fft.fft2` in the
+    notebook."""
+    Dt = torch.as_tensor(np.asarray(D, np.float32)); L = len(Dt); s = 1.0 / max(L, 1)
     P = fourier_period(L, n1, k2)
-    R = np.fft.rfft(D, n=P, axis=1)
+    R = torch.fft.rfft(Dt, n=P, dim=1)
     f1 = R[:, :n1] * s
-    cols = np.concatenate([np.conj(R[:, k2:0:-1]), R[:, :k2]], axis=1)   # −k2..−1 (real rows: X[−l] = X[l]*), 0..k2−1
-    f2 = np.fft.fft(cols, n=P, axis=0)[:k2 + 1].reshape(1, -1) * (s * s)
-    return (f1.real.astype(np.float32), f1.imag.astype(np.float32),
-            f2.real.astype(np.float32), f2.imag.astype(np.float32))
+    cols = torch.cat([R[:, 1:k2 + 1].flip(1).conj(), R[:, :k2]], 1)   # −k2..−1 (real rows: X[−l] = X[l]*), 0..k2−1
+    f2 = torch.fft.fft(cols, n=P, dim=0)[:k2 + 1].reshape(1, -1) * (s * s)
+    return tuple(a.contiguous().numpy() for a in (f1.real, f1.imag, f2.real, f2.imag))
 
 # %% ../nbs/foldtree2/01_features.ipynb #e4391bc5
+def contact_pairs(D: np.ndarray, cutoff: float):
+    "(i, j, distance) for all ordered residue pairs i ≠ j with D[i, j] < cutoff, in row-major order (int64, float32)."
+    close = torch.as_tensor(D) < cutoff
+    close.fill_diagonal_(False)
+    ij = torch.nonzero(close).numpy()           # torch's nonzero is ~1.5x numpy's on these matrices
+    i, j = ij[:, 0], ij[:, 1]
+    return i, j, np.asarray(D, np.float32)[i, j]
+
+
 def contact_edges(D: np.ndarray, radius: float = 15.0):
     "Directed edges (both directions) between residues with CA–CA distance < radius (no self loops); attr = distance."
-    i, j = np.nonzero(D < radius)
-    keep = i != j; i, j = i[keep], j[keep]
-    return np.stack([i, j]).astype(np.int64), D[i, j].astype(np.float32)
+    i, j, d = contact_pairs(D, radius)
+    return np.stack([i, j]), d
 
 
 def window_edges(L: int, w: int = 2):
@@ -243,21 +265,56 @@ def window_edges(L: int, w: int = 2):
 
 # %% ../nbs/foldtree2/01_features.ipynb #24bc0a4f
 GODNODE_DIM = 5
+POSITION_DIM = 256        # columns of the 'positions' encoding
 
 
-def residue_features(angles, mask, sequence, onehot=None):
-    """'res' node features: sin/cos of phi, psi, omega (0 where undefined), the 3 angle masks, AAindex1 (z-scored),
-    one-hot (`onehot`: `one_hot(sequence)` if already computed)."""
-    idx = aa_indices(sequence)
-    onehot = one_hot(sequence, idx) if onehot is None else onehot
-    sc = np.stack([np.sin(angles), np.cos(angles)], -1).reshape(len(angles), 6) * np.repeat(mask, 2, 1)
-    return np.concatenate([sc, mask.astype(np.float32), aaindex_table()[idx], onehot], 1).astype(np.float32)
+@lru_cache(maxsize=1)
+def _residue_tables():
+    """Per amino acid (21 rows, X last): the 'res' feature row with its 9 per-residue columns left 0 (filled from the
+    dihedrals), then AAindex1 and one-hot; the one-hot alone; 3-state SS one-hot."""
+    aai, oh = aaindex_table(), np.eye(21, dtype=np.float32)[:, :20]
+    res = np.concatenate([np.zeros((21, 9), np.float32), aai, oh], 1)
+    return torch.from_numpy(res), torch.from_numpy(oh), torch.eye(3)
 
 
-def graph_from_arrays(coords, sequence: str, plddt=None, identifier: str = '', radius: float = 15.0,
-                      window: int = 2, hb=None) -> HeteroData:
-    """The foldtree2 residue graph (schema in the project brief) from backbone coordinates (L,4,3) N/CA/C/O,
-    a sequence and per-residue pLDDT (0..1; None → 1)."""
+def expand_features(d: HeteroData) -> HeteroData:
+    """Turn a compact graph, or a batch of them, into the full feature schema, in place; full graphs pass unchanged.
+
+    A compact graph (`graph_from_arrays(..., compact=True)`) holds integer codes where the full graph holds table
+    lookups: amino-acid index in `res.x` and `AA.x`, residue index in `positions.x`, SS class in `ss.x` (each (L,1)
+    int64). Every other store is already final. The expansion is row by row (a table lookup, plus the dihedral
+    sin/cos from `bondangles`), so it gives the same result on one graph or on a PyG `Batch` of many, where it
+    runs once per batch instead of once per graph (see `foldtree2.data.collate_graphs`)."""
+    if 'res' not in d.node_types or d['res'].get('x') is None or d['res'].x.dtype != torch.long: return d
+    res_tab, oh_tab, ss_tab = _residue_tables()
+    aa = d['res'].x[:, 0]
+    ang, mask = d['bondangles'].x, d['bondangles'].mask.to(torch.float32)
+    x = res_tab.index_select(0, aa)                                         # (n, 9 + P + 20), one pass
+    x[:, :6] = torch.stack([ang.sin(), ang.cos()], -1).reshape(len(ang), 6) * mask.repeat_interleave(2, 1)
+    x[:, 6:9] = mask
+    d['res'].x = x
+    d['AA'].x = oh_tab[d['AA'].x[:, 0]]
+    pos = d['positions'].x[:, 0]
+    d['positions'].x = torch.from_numpy(_pe_table(int(pos.max()) + 1 if len(pos) else 1, POSITION_DIM))[pos]
+    d['ss'].x = ss_tab[d['ss'].x[:, 0]]
+    return d
+
+
+def residue_features(angles, mask, sequence) -> np.ndarray:
+    """'res' node features (L, 9 + P + 20): sin/cos of phi, psi, omega (0 where undefined), the 3 angle masks,
+    AAindex1 (z-scored), one-hot (the rows `expand_features` writes)."""
+    d = HeteroData()
+    d['res'].x = torch.from_numpy(aa_indices(sequence))[:, None]
+    d['AA'].x = d['res'].x; d['ss'].x = torch.zeros_like(d['res'].x); d['positions'].x = torch.zeros_like(d['res'].x)
+    d['bondangles'].x = torch.as_tensor(np.asarray(angles, np.float32)); d['bondangles'].mask = torch.as_tensor(mask)
+    return expand_features(d)['res'].x.numpy()
+
+
+def graph_parts(coords, sequence: str, plddt=None, identifier: str = '', radius: float = 15.0,
+                window: int = 2, hb=None) -> dict:
+    """The compact graph as a plain mapping `{node type or edge type: {attribute: tensor}, 'identifier': ...,
+    'sequence': ...}` (the layout `HeteroData(mapping)` and `HeteroData.to_dict()` use): what a DataLoader carries
+    (building the `HeteroData` object itself costs ~0.4 ms per graph, more than some features)."""
     bb = np.asarray(coords, np.float32)
     L = len(bb)
     if L != len(sequence): raise ValueError(f'{identifier}: {L} coordinate rows but sequence of {len(sequence)}')
@@ -266,39 +323,48 @@ def graph_from_arrays(coords, sequence: str, plddt=None, identifier: str = '', r
     R, t = local_frames(bb)
     ca = bb[:, 1]
     D = distance_matrix(ca)
-    hb = hbonds(bb, sequence, D=D) if hb is None else hb
+    i, j, dij = contact_pairs(D, max(radius, CA_PREFILTER))     # one scan of D for contacts and H-bond candidates
+    hb = hbonds(bb, sequence, pairs=(i, j, dij)) if hb is None else hb
     ss = dssp3(bb, sequence, hb)
-    f1r, f1i, f2r, f2i = fourier_features(D)
     T = lambda a: torch.from_numpy(np.ascontiguousarray(a))
-    d = HeteroData()
-    oh = one_hot(sequence)
-    d['res'].x = T(residue_features(ang, mask, sequence, oh))
-    d['AA'].x = T(oh)
-    d['bondangles'].x = T(ang); d['bondangles'].mask = T(mask)
-    d['plddt'].x = T(plddt[:, None])
-    d['coords'].x = T(ca)
-    d['R_true'].x = T(R); d['t_true'].x = T(t)
-    d['positions'].x = T(positional_encoding(L))
-    d['fourier1dr'].x, d['fourier1di'].x, d['fourier2dr'].x, d['fourier2di'].x = map(T, (f1r, f1i, f2r, f2i))
-    ss1 = np.zeros((L, 3), np.float32); ss1[np.arange(L), ss] = 1
-    d['ss'].x = T(ss1)
-    d['godnode'].x = torch.ones(1, GODNODE_DIM); d['godnode4decoder'].x = torch.ones(1, GODNODE_DIM)
-    ei, ea = contact_edges(D, radius)
-    d['res', 'contactPoints', 'res'].edge_index = T(ei); d['res', 'contactPoints', 'res'].edge_attr = T(ea[:, None])
+    f1r, f1i, f2r, f2i = map(T, fourier_features(D))
+    aa = T(aa_indices(sequence)[:, None])
+    c = dij < radius
     bi = np.stack([np.arange(L - 1), np.arange(1, L)]).astype(np.int64) if L > 1 else np.zeros((2, 0), np.int64)
-    bd = np.linalg.norm(ca[1:] - ca[:-1], axis=-1).astype(np.float32)[:, None] if L > 1 else np.zeros((0, 1), np.float32)
-    d['res', 'backbone', 'res'].edge_index = T(bi); d['res', 'backbone', 'res'].edge_attr = T(bd)
-    d['res', 'backbonerev', 'res'].edge_index = T(bi[::-1]); d['res', 'backbonerev', 'res'].edge_attr = T(bd)
+    bd = T(np.linalg.norm(ca[1:] - ca[:-1], axis=-1).astype(np.float32)[:, None] if L > 1 else np.zeros((0, 1), np.float32))
     wi, wa = window_edges(L, window)
-    d['res', 'window', 'res'].edge_index = T(wi); d['res', 'window', 'res'].edge_attr = T(wa[:, None])
-    d['res', 'windowrev', 'res'].edge_index = T(wi[::-1]); d['res', 'windowrev', 'res'].edge_attr = T(wa[:, None])
+    wa = T(wa[:, None])
     donor, acc, e = hb
-    d['res', 'hbond', 'res'].edge_index = T(np.stack([donor, acc]).astype(np.int64))
-    d['res', 'hbond', 'res'].edge_attr = T(e[:, None].astype(np.float32))
-    allres = np.arange(L, dtype=np.int64); zeros = np.zeros(L, np.int64)
-    for g in ('godnode', 'godnode4decoder'):
-        d[g, 'informs', 'res'].edge_index = T(np.stack([zeros, allres]))
-        d['res', 'informs', g].edge_index = T(np.stack([allres, zeros]))
-    d.identifier = identifier
-    d.sequence = sequence
-    return d
+    allres = torch.arange(L); zeros = torch.zeros(L, dtype=torch.long)
+    to_god, from_god = {'edge_index': torch.stack([allres, zeros])}, {'edge_index': torch.stack([zeros, allres])}
+    return {
+        'res': {'x': aa},                        # compact codes (int64): expand_features makes the features
+        'AA': {'x': aa},
+        'bondangles': {'x': T(ang), 'mask': T(mask)},
+        'plddt': {'x': T(plddt[:, None])},
+        'coords': {'x': T(ca)},
+        'R_true': {'x': T(R)}, 't_true': {'x': T(t)},
+        'positions': {'x': allres[:, None]},
+        'fourier1dr': {'x': f1r}, 'fourier1di': {'x': f1i}, 'fourier2dr': {'x': f2r}, 'fourier2di': {'x': f2i},
+        'ss': {'x': T(ss[:, None])},
+        'godnode': {'x': torch.ones(1, GODNODE_DIM)}, 'godnode4decoder': {'x': torch.ones(1, GODNODE_DIM)},
+        ('res', 'contactPoints', 'res'): {'edge_index': T(np.stack([i[c], j[c]])), 'edge_attr': T(dij[c][:, None])},
+        ('res', 'backbone', 'res'): {'edge_index': T(bi), 'edge_attr': bd},
+        ('res', 'backbonerev', 'res'): {'edge_index': T(bi[::-1]), 'edge_attr': bd},
+        ('res', 'window', 'res'): {'edge_index': T(wi), 'edge_attr': wa},
+        ('res', 'windowrev', 'res'): {'edge_index': T(wi[::-1]), 'edge_attr': wa},
+        ('res', 'hbond', 'res'): {'edge_index': T(np.stack([donor, acc]).astype(np.int64)),
+                                  'edge_attr': T(e[:, None].astype(np.float32))},
+        ('godnode', 'informs', 'res'): from_god, ('res', 'informs', 'godnode'): to_god,
+        ('godnode4decoder', 'informs', 'res'): from_god, ('res', 'informs', 'godnode4decoder'): to_god,
+        'identifier': identifier, 'sequence': sequence,
+    }
+
+
+def graph_from_arrays(coords, sequence: str, plddt=None, identifier: str = '', radius: float = 15.0,
+                      window: int = 2, hb=None, compact: bool = False) -> HeteroData:
+    """The foldtree2 residue graph (schema in the project brief) from backbone coordinates (L,4,3) N/CA/C/O,
+    a sequence and per-residue pLDDT (0..1; None → 1). `compact=True` leaves the table lookups as integer codes
+    (see `expand_features`)."""
+    d = HeteroData(graph_parts(coords, sequence, plddt, identifier, radius, window, hb))
+    return d if compact else expand_features(d)

@@ -14,7 +14,6 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
-from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from foldtree2 import engine
@@ -22,7 +21,7 @@ from foldtree2.engine import (ConfigError, EarlyStopping, all_reduce_sum, amp_po
                               load_checkpoint, make_writer, restore_rng, rng_state, save_checkpoint,
                               seed_everything, unwrap_model)
 from foldtree2.optim import build_optimizers
-from foldtree2.data import StructureDataset
+from foldtree2.data import GraphLoader, StructureDataset
 from foldtree2.decoders import MODEL_DEFAULTS, build_model
 from foldtree2.losses import DEFAULT_WEIGHTS, monodecoder_loss
 from foldtree2.quantizer import commitment_schedule
@@ -91,10 +90,10 @@ def epoch_order(train_idx: list[int], epoch: int, seed: int, env: engine.DistEnv
     return [train_idx[i] for i in torch.randperm(len(train_idx), generator=g).tolist()]
 
 
-def make_loader(dataset, indices: list[int], batch_size: int, num_workers: int = 0) -> DataLoader:
-    "PyG loader over `indices` in the given order (no shuffling, own generator: never touches the global RNG)."
-    return DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      generator=torch.Generator(), persistent_workers=False)
+def make_loader(dataset, indices: list[int], batch_size: int, num_workers: int = 0) -> GraphLoader:
+    "Loader over `indices` in the given order (no shuffling, own generator: never touches the global RNG); batches are PyG `Batch`es assembled by `foldtree2.data.collate_graphs`."
+    return GraphLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                       generator=torch.Generator(), persistent_workers=False)
 
 # %% ../nbs/foldtree2/40_train.ipynb #790b63d9
 @torch.no_grad()
