@@ -5,7 +5,7 @@ and graphs/s read back at batch 10 with 15 Å contacts (features are derived at 
 torch-geometric's DataLoader over full per-graph `HeteroData`. Reference: the original foldtree2 builder, measured on the same 32 models: 2.2
 structures/s per process, 6,578 bytes/residue, 114 graphs/s at batch 10.
 
-    python bench/bench_data.py [--repeats 3] [--epochs 3]
+    python bench/bench_data.py [--repeats 3] [--epochs 15]
 
 Writes bench/results/bench_data.json and prints it."""
 import argparse
@@ -43,25 +43,32 @@ def build_rate(files, workers, repeats, tmp):
     return max(rates), statistics.median(rates), statistics.median(cpu), out, rep.residues
 
 
-def loader_rate(path, workers, epochs, radius=15.0, ids=None, pyg=False):
-    """graphs/s through the package's GraphLoader (compact graphs, one collate + expansion per batch) or, with
-    `pyg=True`, through torch-geometric's DataLoader over the dataset's full per-graph HeteroData."""
+def make_loader(path, workers, radius=15.0, ids=None, pyg=False):
+    """The package's GraphLoader (compact graphs, one collate + feature expansion per batch) or, with `pyg=True`,
+    torch-geometric's DataLoader over the dataset's full per-graph HeteroData; batch 10, shuffled."""
     ds = StructureDataset(path, radius=radius, ids=ids)
     kw = dict(batch_size=10, shuffle=True, num_workers=workers)
     if workers: kw['persistent_workers'] = True
-    dl = DataLoader(ds, **kw) if pyg else GraphLoader(ds, **kw)
-    rates, cpu = [], []
-    for e in range(epochs + 1):          # first epoch warms caches / starts workers; not counted
-        t, c = time.perf_counter(), time.process_time(); n = 0
-        for b in dl: n += b.num_graphs
-        if e: rates.append(n / (time.perf_counter() - t)); cpu.append(n / (time.process_time() - c))
-    return max(rates), statistics.median(rates), statistics.median(cpu)
+    return DataLoader(ds, **kw) if pyg else GraphLoader(ds, **kw)
+
+
+def loader_rates(loaders: dict, epochs: int) -> dict:
+    """graphs/s of each loader, epochs interleaved (loader A epoch 1, loader B epoch 1, ..., A epoch 2, ...) so that
+    all see the same machine conditions; one uncounted warm-up epoch each (caches, worker start)."""
+    rates = {k: [] for k in loaders}; cpu = {k: [] for k in loaders}
+    for e in range(epochs + 1):
+        for k, dl in loaders.items():
+            t, c = time.perf_counter(), time.process_time(); n = 0
+            for b in dl: n += b.num_graphs
+            if e: rates[k].append(n / (time.perf_counter() - t)); cpu[k].append(n / (time.process_time() - c))
+    return {k: {'best': round(max(v), 1), 'median': round(statistics.median(v), 1),
+                'per_cpu_second_of_main_process': round(statistics.median(cpu[k]), 1)} for k, v in rates.items()}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--repeats', type=int, default=3)
-    ap.add_argument('--epochs', type=int, default=3)
+    ap.add_argument('--epochs', type=int, default=15)
     ap.add_argument('--sharing', default=None, choices=['file_descriptor', 'file_system'],
                     help="torch.multiprocessing sharing strategy for DataLoader workers (default: torch's)")
     ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_data.json'))
@@ -91,25 +98,26 @@ def main(argv=None):
         res['torch_sharing_strategy'] = torch.multiprocessing.get_sharing_strategy()
         torch.set_num_threads(default_threads)   # loading: torch's default, as a user's training process has
         res['loader_torch_threads'] = default_threads
-        for w in (0, ncpu):
-            best, med, cpu = loader_rate(out, w, a.epochs)
-            res[f'loader_graphs_per_s_batch10_15A_workers{w}'] = {'best': round(best, 1), 'median': round(med, 1)}
-            if w == 0: res[f'loader_graphs_per_s_batch10_15A_workers0']['per_cpu_second'] = round(cpu, 1)
-        best, med, _ = loader_rate(out, 0, a.epochs, pyg=True)
-        res['pyg_dataloader_full_graphs_per_s_batch10_15A_workers0'] = {'best': round(best, 1), 'median': round(med, 1)}
-        # same-conditions reference: reading the original layout's precomputed graphs (its 2 structures x 16)
-        with h5py.File(UPSTREAM, 'r') as f: up_ids = list(f['structs'].keys()) * 16
-        best, med, cpu = loader_rate(UPSTREAM, 0, a.epochs, ids=up_ids, pyg=True)
-        res['upstream_layout_precomputed_loader_graphs_per_s_batch10_workers0'] = {
-            'best': round(best, 1), 'median': round(med, 1), 'per_cpu_second': round(cpu, 1)}
+        with h5py.File(UPSTREAM, 'r') as f: up_ids = list(f['structs'].keys()) * 16   # its 2 structures x 16
+        loaders = {'loader_graphs_per_s_batch10_15A_workers0': make_loader(out, 0),
+                   f'loader_graphs_per_s_batch10_15A_workers{ncpu}': make_loader(out, ncpu),
+                   'pyg_dataloader_full_graphs_per_s_batch10_15A_workers0': make_loader(out, 0, pyg=True),
+                   # same-conditions reference: the original layout's precomputed graphs, no feature computation
+                   'upstream_layout_precomputed_loader_graphs_per_s_batch10_workers0': make_loader(UPSTREAM, 0, ids=up_ids, pyg=True)}
+        res.update(loader_rates(loaders, a.epochs))
+        res['loader_epochs'] = a.epochs
+        del loaders
     res['ratios_vs_original'] = {
         'build_per_process': round(res['build_structures_per_s_1_process']['median'] / ORIGINAL['structures_per_s_per_process'], 1),
         'bytes_per_residue': round(res['bytes_per_residue'] / ORIGINAL['bytes_per_residue_15A'], 4),
         'loader_best_config': round(max(res[f'loader_graphs_per_s_batch10_15A_workers{w}']['median'] for w in (0, ncpu))
-                                    / ORIGINAL['graphs_per_s_batch10'], 2)}
+                                    / ORIGINAL['graphs_per_s_batch10'], 2),
+        'loader_vs_upstream_layout_same_run': round(res['loader_graphs_per_s_batch10_15A_workers0']['median']
+                                                    / res['upstream_layout_precomputed_loader_graphs_per_s_batch10_workers0']['median'], 2)}
     res['load_average_at_end'] = round(os.getloadavg()[0], 2)
-    res['note'] = ('wall-clock rates depend on what else runs on the machine (see the load averages); per_cpu_second '
-                   'divides by the CPU time of the (single) measuring process instead')
+    res['note'] = ('wall-clock rates depend on what else runs on the machine (see the load averages); loaders are timed '
+                   'with interleaved epochs so that they share conditions; per_cpu_second divides by the CPU time of the '
+                   'measuring process (with 2 torch threads it counts both)')
     res['command'] = 'python bench/bench_data.py ' + ' '.join(argv or sys.argv[1:])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=2) + '\n')

@@ -99,9 +99,11 @@ def hbonds(bb: np.ndarray, sequence: str = '', ca_cutoff: float = CA_PREFILTER, 
     i, j, dij = pairs
     keep = (dij < ca_cutoff) & donor_ok[i] & ((j > i) | (j < i - 2))
     i, j = i[keep], j[keep]
-    N, O, C = bb[i, 0], bb[j, 3], bb[j, 2]; Hi = H[i]
-    inv = lambda a, b: 1 / np.sqrt(((a - b) ** 2).sum(-1))
-    e = _Q1Q2_F * (inv(O, N) + inv(C, Hi) - inv(O, Hi) - inv(C, N))
+    # 1/r for the four atom pairs of every candidate: donor (N, H) of i against acceptor (O, C) of j, float64
+    don = torch.from_numpy(np.concatenate([bb[:, 0], H], 1)).index_select(0, torch.from_numpy(i)).view(-1, 2, 1, 3)
+    acc = torch.from_numpy(bb[:, [3, 2]].reshape(L, 6)).index_select(0, torch.from_numpy(j)).view(-1, 1, 2, 3)
+    inv = torch.linalg.vector_norm(don - acc, dim=-1).reciprocal_()                 # (E, [N,H], [O,C])
+    e = (_Q1Q2_F * (inv[:, 0, 0] + inv[:, 1, 1] - inv[:, 1, 0] - inv[:, 0, 1])).numpy()   # ON + CH - OH - CN
     ok = e < HBOND_CUTOFF
     return i[ok].astype(np.int64), j[ok].astype(np.int64), e[ok].astype(np.float32)
 
