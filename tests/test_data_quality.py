@@ -196,3 +196,47 @@ def test_chain_selection():
     assert [c.name for c in cs] == ['3KPR_A', '3KPR_C']
     with pytest.raises(StructureError, match='chain\\(s\\) Z not in file'):
         read_structure(MDA_DATA / 'mmcif' / '3KPR.cif.gz', chains=['Z'])
+
+
+def _same(a, b, path=''):
+    "Recursive equality of (nested dicts of) tensors and plain values, dtype and shape included."
+    import torch
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a: _same(a[k], b[k], f'{path}/{k}')
+    elif torch.is_tensor(a):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b), path
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize('which', ['afdb', 'dssp'])
+def test_graph_loader_batches_equal_pyg_collation(stores, which):
+    """GraphLoader batches (compact graphs, collate_graphs, one expansion per batch) are exactly PyG's
+    Batch.from_data_list of the full per-graph HeteroData, bookkeeping included, over every structure."""
+    from torch_geometric.data import Batch
+    from foldtree2.data import GraphLoader
+    ds = stores[0] if which == 'afdb' else stores[1]
+    n = 0
+    for b in GraphLoader(ds, batch_size=7):
+        ids = b.identifier
+        ref = Batch.from_data_list([ds.get(i) for i in ids])
+        assert [s._key for s in b.stores] == [s._key for s in ref.stores]
+        for s1, s2 in zip(b.stores, ref.stores): _same(dict(s1), dict(s2), str(s1._key))
+        _same(b._slice_dict, ref._slice_dict, 'slice'); _same(b._inc_dict, ref._inc_dict, 'inc')
+        g = b.get_example(len(ids) - 1)
+        _same(dict(g['res']), dict(ds.get(ids[-1])['res']), 'get_example')
+        n += len(ids)
+    assert n == len(ds)
+
+
+def test_graph_loader_other_datasets():
+    "A list of full HeteroData graphs and the original layout's file go through GraphLoader unchanged."
+    from torch_geometric.data import Batch
+    from foldtree2.data import GraphLoader
+    up = StructureDataset(ROOT.parent / 'shared' / 'data' / 'upstream_h5' / 'upstream_two_afdb.h5')
+    graphs = [up[i] for i in range(len(up))]
+    for data in (up, graphs):
+        b = next(iter(GraphLoader(data, batch_size=2)))
+        ref = Batch.from_data_list(graphs)
+        for s1, s2 in zip(b.stores, ref.stores): _same(dict(s1), dict(s2), str(s1._key))
