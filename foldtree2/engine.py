@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import gc
 import json
 import math
 import os
@@ -248,6 +249,7 @@ def cleanup_distributed():
     """Destroy the process group if there is one, after a barrier: a rank that tears down gloo while a peer is
     still finishing its last collective can abort that peer ("terminate called without an active exception")."""
     if is_dist():
+        gc.collect()            # unreferenced DDP wrappers: their reducers hold the group and must go first
         dist.barrier()
         dist.destroy_process_group()
 
