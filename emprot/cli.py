@@ -147,13 +147,14 @@ def evaluate(argv=None) -> int:
     p.add_argument('--train-split', default='train', help='split the Markov baseline is fitted on (default: train)')
     p.add_argument('--baselines-only', action='store_true', help='no model: only copy-last and Markov')
     p.add_argument('--batch-size', type=int, default=32)
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--device', default='auto', help="'auto' (CUDA if available, else CPU), 'cpu', 'cuda:1', ...")
     p.add_argument('--alpha', type=float, default=1.0, help='Markov shrinkage towards the pooled transition table')
     p.add_argument('--out', default=None, help='write the JSON report here (always printed)')
     a = p.parse_args(argv)
     if not a.checkpoint and not a.baselines_only:
         p.error('give --checkpoint, or --baselines-only')
-    from foldtree2.engine import load_checkpoint
+    from foldtree2.engine import load_checkpoint, resolve_device
+    a.device = resolve_device(a.device)
     cfg = dict(DATA_DEFAULTS)
     ck = load_checkpoint(a.checkpoint, map_location=a.device) if a.checkpoint else None   # loaded once, weights_only
     if ck is not None:

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['PAD_ID', 'IGNORE_INDEX', 'BATCH_KEYS', 'OPTIONAL_BATCH_KEYS', 'DEFAULT_SPLITS', 'DATA_DEFAULTS', 'Loaders',
-           'parse_split', 'window_anchors', 'TokenWindowDataset', 'collate_windows', 'last_history_ids', 'make_loaders']
+           'parse_split', 'window_anchors', 'TokenWindowDataset', 'collate_windows', 'last_history_frame',
+           'last_history_ids', 'make_loaders']
 
 # %% ../nbs/emprot/01_data.ipynb #625923ab
 from collections import namedtuple
@@ -198,12 +199,15 @@ def collate_windows(samples: list, extras: bool = True) -> dict:
     return batch
 
 
+def last_history_frame(history_mask: torch.Tensor) -> torch.Tensor:
+    "(B,) index of the latest history frame with any observed residue in `history_mask` (B, T, N), whatever the padding side (0 if none)."
+    frame_ok = history_mask.any(2)                                                   # (B, T)
+    return (frame_ok * torch.arange(1, frame_ok.shape[1] + 1, device=frame_ok.device)).argmax(1)
+
+
 def last_history_ids(input_cluster_ids: torch.Tensor, history_mask: torch.Tensor) -> torch.Tensor:
     "(B, N) IDs of the latest real history frame (found from `history_mask`, whatever the padding side); PAD_ID for padded residues."
-    T = input_cluster_ids.shape[1]
-    frame_ok = history_mask.any(2)                                                   # (B, T)
-    last = (frame_ok * torch.arange(1, T + 1, device=frame_ok.device)).argmax(1)     # (B,) index of the latest real frame
-    idx = last.view(-1, 1, 1).expand(-1, 1, input_cluster_ids.shape[2])
+    idx = last_history_frame(history_mask).view(-1, 1, 1).expand(-1, 1, input_cluster_ids.shape[2])
     return input_cluster_ids.gather(1, idx).squeeze(1)
 
 # %% ../nbs/emprot/01_data.ipynb #cbae15cc

@@ -12,6 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from emprot.data import last_history_frame
+
 # %% ../nbs/emprot/10_models.ipynb #3b7c735e
 MODEL_DEFAULTS = dict(num_clusters=36, d_embed=128, num_heads=4, num_layers=2, future_horizon=3,
                       dropout=0.0, ff_mult=2, time_scale=1.0)
@@ -123,7 +125,7 @@ class ProteinTransformerClassificationOnly(nn.Module):
                                             self.pad_index)
         # reference frame = the last frame with any observed residue (robust to padded frames at either end)
         frame_valid = valid.any(-1)                                                                 # (B,T)
-        last = (frame_valid * torch.arange(1, T + 1, device=dev)).argmax(-1)                       # (B,)
+        last = last_history_frame(valid)                                                            # (B,)
         rel = (times.to(dev).float() - times.to(dev).float().gather(1, last[:, None])) / self.config['time_scale']
         rel = rel.masked_fill(~frame_valid, 0.0)
         H = self.config['num_heads']

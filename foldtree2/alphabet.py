@@ -182,9 +182,6 @@ def printable(tokens) -> str:
 # %% ../nbs/foldtree2/60_alphabet.ipynb #4bc6f8f4
 H5_SUFFIXES = ('.h5', '.hdf5', '.hdf')
 
-def _device(device) -> torch.device:
-    if device in (None, 'auto'): return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(device)
 
 @dataclass
 class LoadedModel:
@@ -218,7 +215,7 @@ def _split_state(state: dict, path) -> tuple[dict, dict | None]:
 def load_model(checkpoint, device='cpu') -> LoadedModel:
     "Rebuild encoder + decoder from a trainer checkpoint (`foldtree2.engine.save_checkpoint` format)."
     if isinstance(checkpoint, LoadedModel): return checkpoint
-    from foldtree2.engine import load_checkpoint
+    from foldtree2.engine import load_checkpoint, resolve_device
     from foldtree2.decoders import build_model
     state = load_checkpoint(checkpoint, map_location='cpu')
     cfg = dict(state.get('config') or {})
@@ -235,7 +232,7 @@ def load_model(checkpoint, device='cpu') -> LoadedModel:
         if dec_sd is not None and decoder is not None: decoder.load_state_dict(dec_sd)
     except RuntimeError as e:
         raise ValueError(f'{checkpoint}: weights do not fit the model built from its config ({e})') from None
-    dev = _device(device)
+    dev = resolve_device(device)
     encoder.to(dev).eval()
     if decoder is not None: decoder.to(dev).eval()
     if dec_sd is None: decoder = None

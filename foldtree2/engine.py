@@ -24,7 +24,7 @@ import torch.distributed as dist
 # %% auto #0
 __all__ = ['SCHEDULES', 'CHECKPOINT_MARKER', 'CHECKPOINT_VERSION', 'seed_everything', 'AmpPolicy', 'amp_policy', 'get_scheduler',
            'CheckpointError', 'rng_state', 'restore_rng', 'save_checkpoint', 'load_checkpoint', 'DistEnv',
-           'init_distributed', 'is_dist', 'cleanup_distributed', 'all_reduce_sum', 'all_reduce_mean',
+           'resolve_device', 'init_distributed', 'is_dist', 'cleanup_distributed', 'all_reduce_sum', 'all_reduce_mean',
            'broadcast_object', 'barrier', 'broadcast_buffers', 'unwrap_model', 'ConfigError', 'load_config_file',
            'validate_config', 'parser_defaults', 'types_from_parser', 'explicit_cli_keys', 'merge_config',
            'optimizer_step', 'EarlyStopping', 'NullWriter', 'make_writer']
@@ -222,18 +222,20 @@ class DistEnv:
     is_main: bool = True
 
 
-def _default_device(local_rank: int = 0) -> torch.device:
-    return torch.device(f'cuda:{local_rank}') if torch.cuda.is_available() else torch.device('cpu')
+def resolve_device(device=None, local_rank: int = 0) -> torch.device:
+    "The package's one device rule: None or 'auto' → `cuda:{local_rank}` if CUDA is available, else CPU; anything else as given."
+    if device is None or device == 'auto':
+        return torch.device(f'cuda:{local_rank}') if torch.cuda.is_available() else torch.device('cpu')
+    return torch.device(device)
 
 
 def init_distributed(backend: str | None = None, device=None) -> DistEnv:
     "Join the torchrun process group if launched by torchrun (WORLD_SIZE>1); otherwise no process group."
     world = int(os.environ.get('WORLD_SIZE', '1'))
     if world <= 1:
-        dev = torch.device(device) if device is not None else _default_device()
-        return DistEnv(0, 1, 0, dev, False, True)
+        return DistEnv(0, 1, 0, resolve_device(device), False, True)
     rank, local_rank = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', '0'))
-    dev = torch.device(device) if device is not None else _default_device(local_rank)
+    dev = resolve_device(device, local_rank)
     if dev.type == 'cuda': torch.cuda.set_device(dev)
     if not dist.is_initialized():
         dist.init_process_group(backend or ('nccl' if dev.type == 'cuda' else 'gloo'))

@@ -13,16 +13,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from foldtree2.quantizer import code_entropy
+
 # %% auto #0
 __all__ = ['AA_ORDER', 'SS_STATES', 'codebook_usage', 'token_aa_dependence', 'recovery_counts', 'contact_precision',
            'angle_abs_error', 'make_aligner', 'aligned_token_identity', 'pair_consistency', 'score_proteins',
            'plot_report', 'held_out_items', 'evaluate', 'summary_lines', 'evaluate_cli']
 
 # %% ../nbs/foldtree2/61_evaluate.ipynb #9feac94e
-def _entropy(counts: np.ndarray) -> float:
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log(p)).sum()) if p.size else 0.0
-
 def codebook_usage(tokens: Mapping[str, Sequence[int]], num_embeddings: int) -> dict:
     "Global and per-protein code usage and normalised perplexity exp(H)/K of `{id: token indices}`."
     K = int(num_embeddings)
@@ -34,11 +32,11 @@ def codebook_usage(tokens: Mapping[str, Sequence[int]], num_embeddings: int) -> 
             raise ValueError(f'{ident}: token outside 0..{K - 1}')
         c = np.bincount(t, minlength=K)
         counts += c
-        H = _entropy(c)
+        H = float(code_entropy(c))
         per[ident] = {'length': int(t.size), 'codes_used': int((c > 0).sum()),
                       'fraction_used': float((c > 0).sum() / K), 'perplexity': math.exp(H),
                       'normalised_perplexity': math.exp(H) / K}
-    H = _entropy(counts)
+    H = float(code_entropy(counts))
     pp = [v['normalised_perplexity'] for v in per.values()]
     return {'num_embeddings': K, 'residues': int(counts.sum()), 'counts': counts.tolist(),
             'codes_used': int((counts > 0).sum()), 'fraction_used': float((counts > 0).sum() / K),
@@ -58,7 +56,7 @@ def token_aa_dependence(tokens: Mapping[str, Sequence[int]], sequences: Mapping[
     _, aa_counts = np.unique(pairs[:, 1], return_counts=True)
     joint, jc = np.unique(pairs, axis=0, return_counts=True)
     tok_of = {int(t): c for t, c in zip(*np.unique(pairs[:, 0], return_counts=True))}
-    H_aa = float(-(aa_counts / N * np.log2(aa_counts / N)).sum())
+    H_aa = float(code_entropy(aa_counts)) / math.log(2)
     H_aa_tok = float(-sum(c / N * math.log2(c / tok_of[int(t)]) for (t, _), c in zip(joint, jc)))
     best = {}
     for (t, _), c in zip(joint, jc): best[int(t)] = max(best.get(int(t), 0), int(c))

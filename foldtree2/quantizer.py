@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['VQOutput', 'kmeans', 'VectorQuantizer', 'commitment_schedule']
+__all__ = ['VQOutput', 'kmeans', 'code_entropy', 'VectorQuantizer', 'commitment_schedule']
 
 # %% ../nbs/foldtree2/11_quantizer.ipynb #8f64eca4
 @dataclass
@@ -48,6 +48,16 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 10, generator=None) -> torch.Te
         m = torch.bincount(a, minlength=k).unsqueeze(1).to(x.dtype)
         c = torch.where(m > 0, s / m.clamp(min=1), c)   # empty cluster keeps its seed
     return c
+
+# %% ../nbs/foldtree2/11_quantizer.ipynb #aa45992f
+def code_entropy(counts) -> torch.Tensor:
+    """Shannon entropy in nats of a count vector (tensor, array or list) as a 0-d tensor on the counts' device: no
+    host synchronisation, `float()` it for a number. Zero counts contribute 0; an all-zero vector gives 0.
+    perplexity = exp(H). The package's one implementation (quantiser statistics, training logs, evaluation)."""
+    c = torch.as_tensor(counts)
+    c = c.to(c.dtype if c.is_floating_point() else torch.float64).flatten()
+    p = c / c.sum().clamp(min=torch.finfo(c.dtype).tiny)
+    return -torch.xlogy(p, p).sum()
 
 # %% ../nbs/foldtree2/11_quantizer.ipynb #cde4b19f
 class VectorQuantizer(nn.Module):
@@ -146,8 +156,7 @@ class VectorQuantizer(nn.Module):
         loss = (per_item * m).sum() / m.sum().clamp(min=1)
         onehot = F.one_hot(indices[mask], self.num_embeddings).to(z32.dtype)
         counts = onehot.sum(0)
-        p = counts / counts.sum().clamp(min=1)
-        perplexity = torch.exp(-(p * torch.log(p + 1e-10)).sum())
+        perplexity = code_entropy(counts).exp()
         if self.training:
             with torch.no_grad():
                 c = counts.clone()

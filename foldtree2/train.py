@@ -24,7 +24,7 @@ from foldtree2.optim import build_optimizers
 from foldtree2.data import GraphLoader, StructureDataset
 from foldtree2.decoders import MODEL_DEFAULTS, build_model
 from foldtree2.losses import DEFAULT_WEIGHTS, monodecoder_loss
-from foldtree2.quantizer import commitment_schedule
+from foldtree2.quantizer import code_entropy, commitment_schedule
 
 # %% auto #0
 __all__ = ['LOSS_TERMS', 'FEATURE_SIZE_KEYS', 'MODEL_KEYS', 'default_config', 'NonFiniteLossError', 'LossModel', 'split_indices',
@@ -128,12 +128,8 @@ def evaluate(model: LossModel, dataset, indices: list[int], batch_size: int, env
 
 def codebook_stats(counts: torch.Tensor) -> tuple[float, float]:
     "(fraction of codes used, perplexity exp(H)) of a code-count vector."
-    counts = counts.double()
-    total = counts.sum()
-    if total <= 0: return 0.0, 0.0
-    p = counts / total
-    h = -(p[p > 0] * p[p > 0].log()).sum()
-    return float((counts > 0).double().mean()), float(h.exp())
+    if counts.sum() <= 0: return 0.0, 0.0
+    return float((counts > 0).double().mean()), math.exp(float(code_entropy(counts.double())))
 
 # %% ../nbs/foldtree2/40_train.ipynb #ee9943eb
 def _snapshot(model: LossModel, epoch: int, batch_in_epoch: int, step: int, acc: dict) -> dict:
