@@ -20,7 +20,7 @@ import torch
 from torch_geometric.data import Batch, HeteroData
 
 from foldtree2.structures import AA_ORDER, MODES, StructureError, read_structure
-from foldtree2.features import aaindex_table, expand_features, graph_from_arrays, graph_parts
+from foldtree2.features import aaindex_table, expand_features, graph_parts
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'STRUCTURE_SUFFIXES', 'RES_CHUNK', 'BUILD_CHUNK', 'StoreError', 'count_committed',
@@ -390,11 +390,8 @@ class StructureDataset(torch.utils.data.Dataset):
         if self.layout == 'upstream':
             if sid not in self._row: raise KeyError(f'{self.path}: no structure {sid!r}')
             return _upstream_graph(self.h5[f'structs/{sid}'], sid)
-        r, a, b = self._span(sid)
-        self.h5; R = self._res
-        return graph_from_arrays(R['coords'][a:b], R['seq'][a:b].tobytes().decode(), R['plddt'][a:b], identifier=sid,
-                                 radius=self.radius if self.radius is not None else 15.0,
-                                 compact=self.compact if compact is None else compact)
+        d = HeteroData(self.parts(sid))
+        return d if (self.compact if compact is None else compact) else expand_features(d)
 
     def parts(self, sid: str):
         "The compact graph of `sid` as a plain mapping (`graph_parts`); upstream files give their full `HeteroData`."

@@ -13,9 +13,9 @@ from foldtree2.structures import AA_ORDER
 
 # %% auto #0
 __all__ = ['HBOND_CUTOFF', 'CA_PREFILTER', 'SS_CLASSES', 'GODNODE_DIM', 'POSITION_DIM', 'peptide_bonded', 'dihedral',
-           'backbone_dihedrals', 'local_frames', 'hbonds', 'dssp3', 'aaindex_table', 'aa_indices', 'one_hot',
+           'backbone_dihedrals', 'local_frames', 'hbonds', 'dssp3', 'aaindex_table', 'aa_indices',
            'positional_encoding', 'distance_matrix', 'fourier_period', 'fourier_features', 'contact_pairs',
-           'contact_edges', 'window_edges', 'expand_features', 'residue_features', 'graph_parts', 'graph_from_arrays']
+           'window_edges', 'expand_features', 'graph_parts', 'graph_from_arrays']
 
 # %% ../nbs/foldtree2/01_features.ipynb #00075a21
 def peptide_bonded(bb: np.ndarray, max_cn: float = 2.0) -> np.ndarray:
@@ -178,12 +178,6 @@ def aa_indices(sequence: str) -> np.ndarray:
     return _AA_LUT[np.frombuffer(sequence.encode('ascii', 'replace'), np.uint8)]
 
 
-def one_hot(sequence, idx=None) -> np.ndarray:
-    "(L,20) float32 one-hot in AA_ORDER; X rows are all zero. `idx`: `aa_indices(sequence)` if already computed."
-    idx = aa_indices(sequence) if idx is None else idx
-    out = np.zeros((len(idx), 21), np.float32); out[np.arange(len(idx)), idx] = 1
-    return out[:, :20]
-
 # %% ../nbs/foldtree2/01_features.ipynb #d88f1368
 _PE = {}
 
@@ -253,11 +247,6 @@ def contact_pairs(D: np.ndarray, cutoff: float):
     return i, j, np.asarray(D, np.float32)[i, j]
 
 
-def contact_edges(D: np.ndarray, radius: float = 15.0):
-    "Directed edges (both directions) between residues with CA–CA distance < radius (no self loops); attr = distance."
-    i, j, d = contact_pairs(D, radius)
-    return np.stack([i, j]), d
-
 
 def window_edges(L: int, w: int = 2):
     "i → i+k for k = 1..w (attr = k); reverse them for 'windowrev'."
@@ -300,16 +289,6 @@ def expand_features(d: HeteroData) -> HeteroData:
     d['positions'].x = torch.from_numpy(_pe_table(int(pos.max()) + 1 if len(pos) else 1, POSITION_DIM))[pos]
     d['ss'].x = ss_tab[d['ss'].x[:, 0]]
     return d
-
-
-def residue_features(angles, mask, sequence) -> np.ndarray:
-    """'res' node features (L, 9 + P + 20): sin/cos of phi, psi, omega (0 where undefined), the 3 angle masks,
-    AAindex1 (z-scored), one-hot (the rows `expand_features` writes)."""
-    d = HeteroData()
-    d['res'].x = torch.from_numpy(aa_indices(sequence))[:, None]
-    d['AA'].x = d['res'].x; d['ss'].x = torch.zeros_like(d['res'].x); d['positions'].x = torch.zeros_like(d['res'].x)
-    d['bondangles'].x = torch.as_tensor(np.asarray(angles, np.float32)); d['bondangles'].mask = torch.as_tensor(mask)
-    return expand_features(d)['res'].x.numpy()
 
 
 def graph_parts(coords, sequence: str, plddt=None, identifier: str = '', radius: float = 15.0,
