@@ -20,7 +20,7 @@ setuptools.setup(
     python_requires='>=' + cfg['min_python'],
     packages=['foldtree2', 'emprot'],
     include_package_data=True,
-    package_data={'foldtree2': ['data_files/*', 'configs/*'], 'emprot': ['configs/*']},
+    package_data={'foldtree2': ['configs/*', 'example_data/*', 'example_data/*/*'], 'emprot': ['configs/*']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements, 'test': dev_requirements},
     entry_points={'console_scripts': console_scripts},

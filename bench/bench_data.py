@@ -1,5 +1,5 @@
 """Benchmark of the structure → HDF5 → graph pipeline (foldtree2.data) on the 32 AlphaFold models of
-../shared/data/afdb_rrnppa/: build speed (structures/s, one process and all cores), bytes stored per residue,
+foldtree2/example_data/afdb_rrnppa/: build speed (structures/s, one process and all cores), bytes stored per residue,
 and graphs/s read back at batch 10 with 15 Å contacts (features are derived at load time) through the package's
 `GraphLoader` (compact graphs, one collate + feature expansion per batch) and, for comparison, through
 torch-geometric's DataLoader over full per-graph `HeteroData`. Reference: the original foldtree2 builder, measured on the same 32 models: 2.2
@@ -23,10 +23,10 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from foldtree2.data import GraphLoader, StructureDataset, build_store
+from foldtree2.structures import AFDB_RRNPPA, UPSTREAM_H5
 
 ROOT = Path(__file__).resolve().parents[1]
-AFDB = ROOT.parent / 'shared' / 'data' / 'afdb_rrnppa'
-UPSTREAM = ROOT.parent / 'shared' / 'data' / 'upstream_h5' / 'upstream_two_afdb.h5'
+AFDB, UPSTREAM = AFDB_RRNPPA, UPSTREAM_H5
 ORIGINAL = {'structures_per_s_per_process': 2.2, 'bytes_per_residue_15A': 6578, 'graphs_per_s_batch10': 114}
 
 

@@ -1,4 +1,4 @@
-"""Encoding speed of foldtree2-encode on CPU (residues/s), on the 32 AlphaFold models of ../shared/data/afdb_rrnppa/.
+"""Encoding speed of foldtree2-encode on CPU (residues/s), on the 32 AlphaFold models of foldtree2/example_data/afdb_rrnppa/.
 
 Measures separately: graph construction (parse + features, what `iter_graphs` does per file), model inference
 (batched `encoder.tokenize` on prebuilt graphs) and the end-to-end `encode_structures` path (files → tokens).
@@ -18,8 +18,10 @@ from pathlib import Path
 
 import torch
 
+from foldtree2.structures import AFDB_RRNPPA
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / 'shared' / 'data' / 'afdb_rrnppa'
+DATA = AFDB_RRNPPA
 
 
 def main(argv=None):

@@ -2,7 +2,7 @@
 
 Reference configuration (issue 3): hidden 100 x3, nheads 16, 40 codes, embedding 128, EMA, concat_positions,
 batch 10, 15 A contacts, all loss terms, pLDDT masking (0.3), gradient clipping (1.0), AdamW fp32, on the 32
-AlphaFold models of ../shared/data/afdb_rrnppa/. The original implementation: 2.50 M parameters,
+AlphaFold models of foldtree2/example_data/afdb_rrnppa/. The original implementation: 2.50 M parameters,
 190-250 residues/s, 7-18 s per optimizer step at batch 5-10.
 
 Uses the library exactly as the trainer does: foldtree2.data (graphs), foldtree2.decoders.build_model,
@@ -19,8 +19,10 @@ per CPU-second) is robust to other processes and is an upper bound for what one 
 import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 
+from foldtree2.structures import AFDB_RRNPPA
+
 ROOT = Path(__file__).resolve().parents[1]
-AFDB = ROOT.parent / 'shared' / 'data' / 'afdb_rrnppa'
+AFDB = AFDB_RRNPPA
 REFERENCE = dict(hidden_channels=[100, 100, 100], nheads=16, num_embeddings=40, embedding_dim=128, EMA=True,
                  concat_positions=True, conv='transformer')
 VARIANTS = {

@@ -14,6 +14,7 @@ import json, tempfile, time
 from pathlib import Path
 import torch
 from foldtree2.data import build_store, StructureDataset
+from foldtree2.structures import AFDB_RRNPPA
 from foldtree2.decoders import build_model
 from foldtree2.engine import save_checkpoint
 from foldtree2.optim import build_optimizers
@@ -21,7 +22,7 @@ from foldtree2.train import LossModel, _snapshot, _new_acc, DEFAULT_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 tmp = Path(tempfile.mkdtemp())
-build_store(sorted((ROOT.parent / 'shared/data/afdb_rrnppa').glob('*.pdb.gz'))[:10], tmp / 'ten.h5', mode='alphafold', progress=False)
+build_store(sorted(AFDB_RRNPPA.glob('*.pdb.gz'))[:10], tmp / 'ten.h5', mode='alphafold', progress=False)
 ds = StructureDataset(tmp / 'ten.h5'); graphs = [ds[i] for i in range(len(ds))]
 sample = graphs[0]
 torch.manual_seed(0)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import gzip
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import gemmi
 import numpy as np
 
 # %% auto #0
-__all__ = ['AA_ORDER', 'BACKBONE_ATOMS', 'MODES', 'StructureError', 'Chain', 'file_stem', 'one_letter', 'read_structure']
+__all__ = ['AA_ORDER', 'BACKBONE_ATOMS', 'MODES', 'EXAMPLE_DATA', 'AFDB_RRNPPA', 'UPSTREAM_H5', 'StructureError', 'Chain',
+           'file_stem', 'one_letter', 'read_structure']
 
 # %% ../nbs/foldtree2/00_structures.ipynb #6116f1b4
 AA_ORDER = 'ACDEFGHIKLMNPQRSTVWY'
@@ -168,3 +170,8 @@ def read_structure(path, chains=None, mode: str = 'auto', max_residues: int | No
                          resnums=np.asarray(nums, np.int32), icodes=''.join(c if c.strip() else ' ' for c in ic),
                          plddt=plddt, experimental=experimental, source=str(path)))
     return out
+
+# %% ../nbs/foldtree2/00_structures.ipynb #f70bb91c
+EXAMPLE_DATA = Path(str(resources.files('foldtree2'))) / 'example_data'
+AFDB_RRNPPA = EXAMPLE_DATA / 'afdb_rrnppa'                         # 32 AlphaFold DB v2 models, CC BY 4.0
+UPSTREAM_H5 = EXAMPLE_DATA / 'upstream_h5' / 'upstream_two_afdb.h5'  # original builder's layout, 2 of them

@@ -9,6 +9,7 @@ import pytest
 from foldtree2.alphabet import (MAX_TOKENS, RESERVED_CHARS, read_fasta, read_residue_table, residue_rows,
                                 string_to_tokens, token_chars, tokens_to_string, write_fasta, write_mafft_hex,
                                 write_residue_table)
+from foldtree2.structures import AFDB_RRNPPA as AFDB
 
 # The original foldtree2 table (DessimozLab/foldtree2, foldtree2/src/encoder.py encode_structures_fasta):
 # token k -> chr(k+1) except these characters, written as the given code points.
@@ -96,7 +97,6 @@ def test_residue_table_round_trip(tmp_path):
 
 
 # ---- encoding real structures with a checkpoint in the trainer's format --------------------------------------------
-AFDB = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'afdb_rrnppa'
 TINY = {'hidden_channels': [16, 16], 'nheads': 2, 'embedding_dim': 16, 'num_embeddings': 40, 'EMA': False,
         'conv': 'transformer', 'concat_positions': True}
 

@@ -17,12 +17,11 @@ import torch
 
 from foldtree2.data import StructureDataset, build_store, count_committed
 from foldtree2.features import graph_from_arrays
-from foldtree2.structures import StructureError, read_structure
+from foldtree2.structures import AFDB_RRNPPA, UPSTREAM_H5, StructureError, read_structure
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ROOT / 'tests' / 'bad_inputs'
-AFDB = ROOT.parent / 'shared' / 'data' / 'afdb_rrnppa'
-UPSTREAM = ROOT.parent / 'shared' / 'data' / 'upstream_h5' / 'upstream_two_afdb.h5'
+AFDB, UPSTREAM = AFDB_RRNPPA, UPSTREAM_H5
 CLI = [sys.executable, '-c', 'import sys; from foldtree2.data import pdbs_to_graphs; sys.exit(pdbs_to_graphs())']
 
 EXPECTED = {  # file -> words the reason must contain

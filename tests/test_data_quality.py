@@ -13,10 +13,10 @@ from Bio.PDB.Polypeptide import is_aa
 
 from foldtree2.data import StructureDataset, build_store
 from foldtree2.features import dssp3
-from foldtree2.structures import AA_ORDER
+from foldtree2.structures import AA_ORDER, AFDB_RRNPPA, UPSTREAM_H5
 
 ROOT = Path(__file__).resolve().parents[1]
-AFDB = ROOT.parent / 'shared' / 'data' / 'afdb_rrnppa'
+AFDB = AFDB_RRNPPA
 DSSP_DIR = Path(MDAnalysisTests.__file__).parent / 'data' / 'dssp'
 AF_FILES = sorted(AFDB.glob('*.pdb.gz'))
 DSSP_FILES = sorted(p for p in DSSP_DIR.glob('*.pdb.gz') if (DSSP_DIR / (p.name[:-3] + '.dssp')).exists())
@@ -234,7 +234,7 @@ def test_graph_loader_other_datasets():
     "A list of full HeteroData graphs and the original layout's file go through GraphLoader unchanged."
     from torch_geometric.data import Batch
     from foldtree2.data import GraphLoader
-    up = StructureDataset(ROOT.parent / 'shared' / 'data' / 'upstream_h5' / 'upstream_two_afdb.h5')
+    up = StructureDataset(UPSTREAM_H5)
     graphs = [up[i] for i in range(len(up))]
     for data in (up, graphs):
         b = next(iter(GraphLoader(data, batch_size=2)))

@@ -24,10 +24,11 @@ from foldtree2 import learn_monodecoder as lm
 from foldtree2.data import default_structure_files, pdbs_to_graphs
 from foldtree2.decoders import build_model
 from foldtree2.engine import load_checkpoint
+from foldtree2.structures import AFDB_RRNPPA
 from foldtree2.train import default_config, train as real_train
 
 ROOT = Path(__file__).resolve().parents[1]
-AFDB = ROOT.parent / 'shared' / 'data' / 'afdb_rrnppa'
+AFDB = AFDB_RRNPPA
 SHORT = ('3a4rA', '2cviA', '2xcjA', '1lpbA', '1i8nA', '2xdgA')        # 79-89 residues
 TINY = {'hidden_channels': [8, 8], 'nheads': 2, 'embedding_dim': 8, 'num_embeddings': 8, 'decoder_dim': 16,
         'decoder_heads': 2, 'decoder_layers': 1, 'pair_dim': 8, 'batch_size': 2, 'val_fraction': 0.25,

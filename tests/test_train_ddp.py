@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / 'shared' / 'data'
 TINY = dict(hidden_channels=[8, 8], nheads=2, embedding_dim=8, num_embeddings=8, decoder_dim=16, decoder_heads=2,
             decoder_layers=1, pair_dim=8, batch_size=1, val_fraction=0.25,
             progress=False, lr_schedule='cosine', learning_rate=1e-3, gradient_accumulation_steps=2)
@@ -22,9 +21,10 @@ TINY = dict(hidden_channels=[8, 8], nheads=2, embedding_dim=8, num_embeddings=8,
 
 def build_tiny_store(path):
     from foldtree2.data import build_store, default_structure_files
+    from foldtree2.structures import AFDB_RRNPPA
     short = ['3a4rA', '2cviA', '2xcjA', '1lpbA', '1i8nA', '2xdgA']
     build_store([f for f in default_structure_files() if f.name[:5] in short], path, mode='experimental', progress=False)
-    build_store(sorted((SHARED / 'afdb_rrnppa').glob('*.pdb.gz'))[:2], path, mode='alphafold', progress=False)
+    build_store(sorted(AFDB_RRNPPA.glob('*.pdb.gz'))[:2], path, mode='alphafold', progress=False)
     return path
 
 
