@@ -201,13 +201,17 @@ def read_labels(path) -> dict:
     return out
 
 def _chains(inputs, max_residues=None) -> list:
+    "Chains of structure files (every protein chain) and of foldtree2 HDF5 stores (every stored chain, its store id)."
     from foldtree2.alphabet import collect_inputs
+    from foldtree2.datasets import read_chain, store_chains
     from foldtree2.structures import read_structure, StructureError
-    files, _ = collect_inputs(inputs)
+    files, stores = collect_inputs(inputs)
     out = []
     for f in files:
         try: out += read_structure(f, max_residues=max_residues)
         except StructureError as e: print(f'foldtree2-benchmark: skipped {e}', file=sys.stderr)
+    for s in stores:
+        out += [read_chain(s, r['row']) for r in store_chains(s, '') if max_residues is None or r['length'] <= max_residues]
     return out
 
 def _measures(S, T, pos, ids) -> dict:
@@ -217,10 +221,13 @@ def _measures(S, T, pos, ids) -> dict:
 
 # %% ../nbs/foldtree2/64_benchmark.ipynb #338f1032
 def run_benchmark(held_out, train, checkpoint=None, labels=None, processes: int = 1, device='cpu',
-                  min_tm: float = 0.5, max_residues: int | None = None, combined: bool = True) -> dict:
+                  min_tm: float = 0.5, max_residues: int | None = None, combined: bool = True,
+                  max_train_chains: int | None = None, seed: int = 0) -> dict:
     "Fold-recognition benchmark of the alphabets on held-out structures; matrices learned on `train`. Returns the report."
     t0 = time.perf_counter()
     held, tr = _chains(held_out, max_residues), _chains(train, max_residues)
+    if max_train_chains and len(tr) > max_train_chains:   # all-pairs TM-align grows as n²: a seeded subset
+        tr = [tr[k] for k in sorted(np.random.default_rng(seed).choice(len(tr), max_train_chains, replace=False))]
     if len(held) < 3: raise ValueError(f'{len(held)} held-out chains: need at least 3')
     if len(tr) < 2: raise ValueError(f'{len(tr)} training chains: need at least 2')
     if {c.name for c in held} & {c.name for c in tr}: raise ValueError('held-out and training sets share chains')
@@ -331,8 +338,10 @@ def benchmark_cli(argv=None) -> int:
     "Console script `foldtree2-benchmark`."
     p = argparse.ArgumentParser(prog='foldtree2-benchmark', description='Fold-recognition benchmark: our tokens vs 3Di, '
                                 '3Di+AA, BLOSUM62 and 3-state DSSP, Smith-Waterman scores against all-vs-all TM-align.')
-    p.add_argument('--held-out', nargs='+', required=True, help='held-out structure files / directories / globs')
-    p.add_argument('--train', nargs='+', required=True, help='training structures (learned matrices and gap penalties)')
+    p.add_argument('--held-out', nargs='+', required=True, help='held-out structure files / directories / globs / foldtree2 HDF5 stores')
+    p.add_argument('--train', nargs='+', required=True, help='training structures or stores (learned matrices and gap penalties)')
+    p.add_argument('--max-train-chains', type=int, help='align a seeded random subset of this many training chains (all pairs: n² TM-aligns)')
+    p.add_argument('--seed', type=int, default=0)
     p.add_argument('--checkpoint', help='trained foldtree2 checkpoint (without: reference methods only)')
     p.add_argument('--labels', help='TSV id<TAB>CATH superfamily for the held-out chains (ids as {file stem}_{chain})')
     p.add_argument('-o', '--outdir', required=True, help='folder for report.json, table.txt, roc.png')
@@ -344,7 +353,7 @@ def benchmark_cli(argv=None) -> int:
     a = p.parse_args(argv)
     try:
         rep = run_benchmark(a.held_out, a.train, a.checkpoint, a.labels, a.processes, a.device, a.min_tm, a.max_residues,
-                            not a.no_combined)
+                            not a.no_combined, a.max_train_chains, a.seed)
     except (FileNotFoundError, ValueError, KeyError) as e:
         print(f'foldtree2-benchmark: error: {e}', file=sys.stderr); return 2
     path = write_report(rep, a.outdir)
