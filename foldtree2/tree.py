@@ -412,6 +412,7 @@ def _tree_parser() -> argparse.ArgumentParser:
     p.add_argument('--mafft-args', default='--auto', help="MAFFT strategy options (default '--auto')")
     p.add_argument('--compare-aa', nargs='?', const='iqtree', choices=ENGINES, help='also build the amino-acid tree (engine, default iqtree) and compare')
     p.add_argument('--compare-tm', action='store_true', help='also build the TM-score NJ tree and compare')
+    p.add_argument('--compare-with', nargs='+', metavar='NEWICK', help='also compare with these trees (named by file stem)')
     p.add_argument('--fast', action='store_true', help="IQ-TREE's --fast search (FastTree-like)")
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--seed', type=int, default=1)
@@ -445,6 +446,7 @@ def _tree_main(a) -> int:
     Path(f'{out}.nwk').write_text(res.newick + '\n')
     say(f'foldtree2-tree: {res.summary()}'); say(f'tree path: {"FALLBACK " if res.fallback else ""}{res.method}')
     trees = {'tokens': res.newick}
+    for f in a.compare_with or []: trees[Path(f).stem] = Path(f).read_text().strip()
     if a.compare_aa or a.compare_tm:
         if not structs: raise ValueError('--compare-aa/--compare-tm need the structures (--structures with --tokens)')
         files, _ = collect_inputs(structs)
@@ -456,6 +458,7 @@ def _tree_main(a) -> int:
         if a.compare_tm:
             t = time.perf_counter(); trees['tm'], _ = tm_tree({k: chains[k] for k in tokens})
             sec['tm_tree'] = time.perf_counter() - t; say('TM-score tree: NJ on 1 - TM (shorter chain)'); Path(f'{out}.tm.nwk').write_text(midpoint_root(trees['tm']) + '\n')
+    if len(trees) > 1:
         rows = compare(trees)
         with open(f'{out}.compare.tsv', 'w', newline='') as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter='\t', lineterminator='\n'); w.writeheader(); w.writerows(rows)
