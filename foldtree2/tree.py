@@ -21,12 +21,13 @@ from typing import Mapping
 import numpy as np
 
 from foldtree2.alphabet import MAX_TOKENS, read_fasta, string_to_tokens, write_fasta
+from foldtree2.submat import submat_path
 
 # %% auto #0
 __all__ = ['TOOLS', 'FAMSA_LETTERS', 'MORPH_SYMBOLS', 'ENGINE_STATES', 'ENGINES', 'MissingBinaryError', 'find_binary', 'run_tool',
            'read_text_matrix', 'write_alignment', 'align_tokens', 'recode', 'ml_tree', 'msa_distances', 'nj_tree',
            'TreeBuild', 'build_tree', 'midpoint_root', 'leaf_labels', 'draw_tree', 'rf_distance', 'quartet_distance',
-           'aa_tree', 'tm_matrix', 'tm_tree', 'TokenTree', 'token_tree', 'compare', 'tree_cli']
+           'aa_tree', 'tm_tree', 'TokenTree', 'token_tree', 'compare', 'tree_cli']
 
 # %% ../nbs/foldtree2/65_tree.ipynb #2f7c6794
 TOOLS = {'mafft': (('mafft',), 'mafft'),
@@ -56,22 +57,14 @@ def run_tool(cmd: list, tool: str, **kw) -> subprocess.CompletedProcess:
 
 # %% ../nbs/foldtree2/65_tree.ipynb #95fd9cb3
 def read_text_matrix(path, num_embeddings: int | None = None) -> np.ndarray:
-    "A MAFFT `--textmatrix` file (`0xHH 0xHH score` lines) → K×K scores over token indices (NaN: pair not given)."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'{path}: no such substitution-matrix file')
+    "A matrix saved by `foldtree2.submat.save_submat` (or its checkpoint) → K×K scores over token indices (NaN: token absent)."
+    from foldtree2.submat import load_submat
+    sm = load_submat(path)
     K = num_embeddings or MAX_TOKENS
+    try: idx = [int(string_to_tokens(c, K)[0]) for c in sm.alphabet]
+    except ValueError as e: raise ValueError(f'{path}: its alphabet is not that of a {K}-code token file ({e})') from None
     S = np.full((K, K), np.nan)
-    for n, line in enumerate(path.read_text(encoding='latin-1').splitlines(), 1):
-        if not line.strip(): continue
-        f = line.split()
-        try:
-            assert len(f) == 3 and all(x.lower().startswith('0x') and len(x) == 4 for x in f[:2])
-            a, b = (int(string_to_tokens(chr(int(x, 16)), K)[0]) for x in f[:2])
-            S[a, b] = S[b, a] = float(f[2])
-        except (AssertionError, ValueError) as e:
-            raise ValueError(f'{path}:{n}: expected "0xHH 0xHH score" with two token characters of a '
-                             f'{K}-code alphabet, got {line!r}' + (f' ({e})' if str(e) else '')) from None
-    if np.isnan(S).all(): raise ValueError(f'{path}: no scores')
+    S[np.ix_(idx, idx)] = sm.scores
     return S
 
 # %% ../nbs/foldtree2/65_tree.ipynb #32ca46e9
@@ -88,7 +81,9 @@ def _check_alignment(recs: Mapping, aln: Mapping, tool: str) -> dict:
 def _mafft(recs, K, matrix, threads, mafft_args, work):
     ids = {f's{i}': k for i, k in enumerate(recs)}
     fa = write_fasta({s: recs[k] for s, k in ids.items()}, work / 'tokens.fa', K)
-    cmd = [find_binary('mafft'), '--text', *(['--textmatrix', Path(matrix).resolve()] if matrix else []),
+    from foldtree2.submat import load_submat, mafft_op
+    mat = ['--textmatrix', Path(matrix).resolve(), '--op', f'{mafft_op(load_submat(matrix)):.3f}'] if matrix else []
+    cmd = [find_binary('mafft'), '--text', *mat,
            *mafft_args, '--thread', threads, '--quiet', fa]
     (work / 'tokens.aln').write_bytes(run_tool(cmd, 'mafft').stdout)
     return {ids[s]: v for s, v in read_fasta(work / 'tokens.aln', K, encoding='latin-1', gaps=True).items()}
@@ -325,20 +320,10 @@ def aa_tree(sequences: Mapping, engine: str = 'iqtree', workdir=None, threads: i
     nwk, method = ml_tree({k: aln[k] for k in sequences}, engine, work / engine, threads=threads, seed=seed, protein=True)
     return nwk, 'MAFFT amino + ' + method
 
-def tm_matrix(chains: Mapping) -> np.ndarray:
-    "All-vs-all TM-scores (tmtools TM-align on CA atoms), normalised by the shorter chain; `{id: Chain}`."
-    import tmtools
-    ids = list(chains); n = len(ids); T = np.eye(n)
-    ca = {k: np.ascontiguousarray(chains[k].coords[:, 1], dtype=np.float64) for k in ids}
-    for i, j in itertools.combinations(range(n), 2):
-        a, b = chains[ids[i]], chains[ids[j]]
-        r = tmtools.tm_align(ca[ids[i]], ca[ids[j]], a.sequence, b.sequence)
-        T[i, j] = T[j, i] = r.tm_norm_chain1 if len(a.sequence) <= len(b.sequence) else r.tm_norm_chain2
-    return T
-
 def tm_tree(chains: Mapping, transform: str = '1-tm') -> tuple[str, np.ndarray]:
     "NJ tree from TM-score distances (`1-tm` or `-log`) → (Newick, TM matrix)."
-    T = tm_matrix(chains)
+    from foldtree2.benchmark import tm_matrix
+    T = tm_matrix(list(chains.values()))
     if transform == '1-tm': D = 1 - T
     elif transform == '-log': D = -np.log(np.clip(T, 1e-6, 1))
     else: raise ValueError(f'transform {transform!r}: use 1-tm or -log')
@@ -438,7 +423,7 @@ def _tree_main(a) -> int:
     matrix = a.matrix
     if matrix == 'auto':
         if not a.checkpoint: raise ValueError('--matrix auto needs -c CHECKPOINT')
-        matrix = Path(a.checkpoint).with_suffix('.submat.txt')
+        matrix = submat_path(a.checkpoint)
     res = token_tree(tokens, K, a.engine, a.aligner, matrix, a.model, a.threads, a.seed, tuple(a.mafft_args.split()),
                      png=None if a.no_png else f'{out}.png', fast=a.fast)
     sec.update(res.seconds)

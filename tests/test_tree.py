@@ -69,11 +69,10 @@ def test_fasttree_limit_is_20_but_iqtree_takes_32(encoded):
 
 def test_famsa_and_matrix_paths(encoded, tmp_path):
     from foldtree2.alphabet import token_chars
+    from foldtree2.submat import SubMatrix, save_submat
     enc = encoded[0][20]
-    ch = token_chars(20)
-    m = tmp_path / 'm.txt'
-    m.write_text(''.join(f'0x{ord(ch[a]):02x} 0x{ord(ch[b]):02x} {5 if a == b else -1}\n'
-                         for a, b in itertools.combinations_with_replacement(range(20), 2)), encoding='latin-1')
+    S = np.full((20, 20), -1); np.fill_diagonal(S, 5)
+    m = save_submat(SubMatrix(''.join(token_chars(20)), S, np.full(20, 0.05)), tmp_path / 'm.submat.txt')
     assert read_text_matrix(m, 20).shape == (20, 20)
     for aligner in ('mafft', 'famsa'):
         aln = align_tokens(enc.tokens, 20, aligner, matrix=m)
