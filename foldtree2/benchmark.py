@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from foldtree2.submat import SubMatrix, align_all, learn_submat, sw_score
+from foldtree2.submat import SubMatrix, align_all, learn_submat, read_chains, sw_score
 
 # %% auto #0
 __all__ = ['THREE_DI', 'AMINO', 'cb_coords', 'three_di', 'foldseek_3di', 'blosum62', 'sw_profile', 'combined_score', 'tm_matrix',
@@ -200,20 +200,6 @@ def read_labels(path) -> dict:
         out[row[0].strip()] = row[1].strip()
     return out
 
-def _chains(inputs, max_residues=None) -> list:
-    "Chains of structure files (every protein chain) and of foldtree2 HDF5 stores (every stored chain, its store id)."
-    from foldtree2.alphabet import collect_inputs
-    from foldtree2.datasets import read_chain, store_chains
-    from foldtree2.structures import read_structure, StructureError
-    files, stores = collect_inputs(inputs)
-    out = []
-    for f in files:
-        try: out += read_structure(f, max_residues=max_residues)
-        except StructureError as e: print(f'foldtree2-benchmark: skipped {e}', file=sys.stderr)
-    for s in stores:
-        out += [read_chain(s, r['row']) for r in store_chains(s, '') if max_residues is None or r['length'] <= max_residues]
-    return out
-
 def _measures(S, T, pos, ids) -> dict:
     sens = sens_to_first_fp(S, pos)
     return {'roc_auc': roc_auc(S, pos), 'sens_to_first_fp': float(np.nanmean(sens)) if np.isfinite(sens).any() else float('nan'),
@@ -225,9 +211,7 @@ def run_benchmark(held_out, train, checkpoint=None, labels=None, processes: int 
                   max_train_chains: int | None = None, seed: int = 0) -> dict:
     "Fold-recognition benchmark of the alphabets on held-out structures; matrices learned on `train`. Returns the report."
     t0 = time.perf_counter()
-    held, tr = _chains(held_out, max_residues), _chains(train, max_residues)
-    if max_train_chains and len(tr) > max_train_chains:   # all-pairs TM-align grows as n²: a seeded subset
-        tr = [tr[k] for k in sorted(np.random.default_rng(seed).choice(len(tr), max_train_chains, replace=False))]
+    held, tr = read_chains(held_out, max_residues), read_chains(train, max_residues, max_train_chains, seed)
     if len(held) < 3: raise ValueError(f'{len(held)} held-out chains: need at least 3')
     if len(tr) < 2: raise ValueError(f'{len(tr)} training chains: need at least 2')
     if {c.name for c in held} & {c.name for c in tr}: raise ValueError('held-out and training sets share chains')

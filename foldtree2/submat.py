@@ -15,7 +15,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['GAP_GRID', 'SUBMAT_SUFFIX', 'PairAlignment', 'align_pair', 'align_all', 'as_indices', 'pair_counts', 'composition',
            'log_odds', 'SubMatrix', 'sw_score', 'sw_scores', 'choose_gaps', 'learn_submat', 'submat_path',
-           'save_submat', 'mafft_op', 'load_submat', 'token_submat', 'submat_cli']
+           'save_submat', 'mafft_op', 'load_submat', 'read_chains', 'token_submat', 'submat_cli']
 
 # %% ../nbs/foldtree2/63_submat.ipynb #633e5f33
 @dataclass
@@ -251,22 +251,33 @@ def load_submat(path) -> SubMatrix:
                      int(head.get('gap_extend', 1)), float(head.get('scale', 2)), meta)
 
 # %% ../nbs/foldtree2/63_submat.ipynb #461b8344
+def read_chains(inputs, max_residues: int | None = None, max_chains: int | None = None, seed: int = 0) -> list:
+    """Chains of structure files (every protein chain) and foldtree2 HDF5 stores (exactly the stored chains, their ids);
+    `max_chains`: a seeded random subset, in input order (all-pairs TM-align grows as n²)."""
+    from foldtree2.alphabet import collect_inputs
+    from foldtree2.datasets import read_chain, store_chains
+    from foldtree2.structures import read_structure, StructureError
+    files, stores = collect_inputs(inputs)
+    out = []
+    for f in files:
+        try: out += read_structure(f, max_residues=max_residues)
+        except StructureError as e: print(f'foldtree2: skipped {e}', file=sys.stderr)
+    for st in stores:
+        out += [read_chain(st, r['row']) for r in store_chains(st, '') if max_residues is None or r['length'] <= max_residues]
+    if max_chains and len(out) > max_chains:
+        out = [out[k] for k in sorted(np.random.default_rng(seed).choice(len(out), max_chains, replace=False))]
+    return out
+
 def token_submat(checkpoint, structures, processes: int = 1, min_tm: float = 0.5, max_dist: float = 5.0,
                  max_chains: int | None = None, device='cpu', progress: bool = False, out=None) -> tuple[SubMatrix, Path]:
     "Learn the token substitution matrix of `checkpoint` from training structures; write it beside the checkpoint."
-    from foldtree2.alphabet import encode_structures, collect_inputs, token_chars, load_model
-    from foldtree2.structures import read_structure, StructureError
+    from foldtree2.alphabet import encode_structures, token_chars, load_model
     from foldtree2.engine import CheckpointError
     t0 = time.time()
     try: model = load_model(checkpoint, device)
     except CheckpointError as e: raise FileNotFoundError(str(e)) from None
-    files, _ = collect_inputs(structures)
-    chains = []
-    for f in files:
-        try: chains += read_structure(f)
-        except StructureError as e: print(f'foldtree2-submat: skipped {e}', file=sys.stderr)
-    chains = chains[:max_chains] if max_chains else chains
-    enc = encode_structures(model, files, progress=progress)
+    chains = read_chains(structures, max_chains=max_chains)
+    enc = encode_structures(model, structures, progress=progress)
     chains = [c for c in chains if c.name in enc.tokens and len(enc.tokens[c.name]) == len(c)]
     if len(chains) < 2: raise ValueError(f'{len(chains)} usable training chain(s): need at least 2')
     alns = align_all(chains, processes=processes)
@@ -280,11 +291,11 @@ def submat_cli(argv=None) -> int:
     "Console script `foldtree2-submat CKPT STRUCTURES...`."
     p = argparse.ArgumentParser(prog='foldtree2-submat', description='Learn the token substitution matrix of a checkpoint '
                                 'from structural (TM-align) alignments of training structures; writes CKPT stem + .submat.txt.')
-    p.add_argument('checkpoint'); p.add_argument('structures', nargs='+', help='training structure files, directories or globs')
+    p.add_argument('checkpoint'); p.add_argument('structures', nargs='+', help='training structure files, directories, globs or foldtree2 HDF5 stores')
     p.add_argument('-o', '--output', help='matrix file (default: beside the checkpoint, best.pt -> best.submat.txt)')
     p.add_argument('--min-tm', type=float, default=0.5, help='only pairs with TM-score (shorter chain) >= this (default 0.5)')
     p.add_argument('--max-dist', type=float, default=5.0, help='only residue pairs within this many Å after superposition (default 5)')
-    p.add_argument('--max-chains', type=int, help='use at most this many chains (all pairs are aligned: cost grows as n²)')
+    p.add_argument('--max-chains', type=int, help='a seeded random subset of this many chains (all pairs are aligned: cost grows as n²)')
     p.add_argument('-j', '--processes', type=int, default=1, help='TM-align worker processes (default 1)')
     p.add_argument('--device', default='cpu')
     a = p.parse_args(argv)
