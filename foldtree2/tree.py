@@ -9,8 +9,6 @@ import io
 import itertools
 import math
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,36 +22,13 @@ from foldtree2.alphabet import MAX_TOKENS, read_fasta, string_to_tokens, write_f
 from foldtree2.submat import submat_path
 
 # %% auto #0
-__all__ = ['TOOLS', 'FAMSA_LETTERS', 'MORPH_SYMBOLS', 'ENGINE_STATES', 'ENGINES', 'MissingBinaryError', 'find_binary', 'run_tool',
-           'read_text_matrix', 'write_alignment', 'align_tokens', 'recode', 'ml_tree', 'msa_distances', 'nj_tree',
-           'TreeBuild', 'build_tree', 'midpoint_root', 'leaf_labels', 'draw_tree', 'rf_distance', 'quartet_distance',
-           'aa_tree', 'tm_tree', 'TokenTree', 'token_tree', 'compare', 'tree_cli']
+__all__ = ['FAMSA_LETTERS', 'MORPH_SYMBOLS', 'ENGINE_STATES', 'ENGINES', 'read_text_matrix', 'write_alignment', 'align_tokens',
+           'recode', 'ml_tree', 'msa_distances', 'nj_tree', 'TreeBuild', 'build_tree', 'midpoint_root', 'leaf_labels',
+           'draw_tree', 'rf_distance', 'quartet_distance', 'aa_tree', 'tm_tree', 'TokenTree', 'token_tree', 'compare',
+           'tree_cli']
 
 # %% ../nbs/foldtree2/65_tree.ipynb #2f7c6794
-TOOLS = {'mafft': (('mafft',), 'mafft'),
-         'iqtree': (('iqtree2', 'iqtree'), 'iqtree'),
-         'raxml': (('raxmlHPC', 'raxmlHPC-PTHREADS', 'raxmlHPC-SSE3', 'raxmlHPC-AVX'), 'raxml'),
-         'fasttree': (('FastTree', 'fasttree'), 'fasttree')}
-"tool → (executables tried in order, Debian package that provides them)."
-
-class MissingBinaryError(RuntimeError):
-    "An external program the step needs is not on PATH."
-
-def find_binary(tool: str) -> str:
-    "Path of `tool`'s executable, or `MissingBinaryError` naming the Debian package to install."
-    names, pkg = TOOLS[tool]
-    for n in names:
-        if p := shutil.which(n): return p
-    raise MissingBinaryError(f'{tool}: none of {", ".join(names)} is on PATH; install it with '
-                             f'`apt-get install {pkg}` (Debian package "{pkg}")')
-
-def run_tool(cmd: list, tool: str, **kw) -> subprocess.CompletedProcess:
-    "Run an external program; a non-zero exit raises with the command and the end of its output."
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, **kw)
-    if r.returncode != 0:
-        out = (r.stderr or b'')[-1500:].decode('latin-1') + (r.stdout or b'')[-1500:].decode('latin-1')
-        raise RuntimeError(f'{tool} failed (exit {r.returncode}): {" ".join(map(str, cmd))}\n{out.strip()}')
-    return r
+from foldtree2.programs import TOOLS, MissingBinaryError, find_binary, run_tool   # one table and runner for every external program
 
 # %% ../nbs/foldtree2/65_tree.ipynb #95fd9cb3
 def read_text_matrix(path, num_embeddings: int | None = None) -> np.ndarray:
