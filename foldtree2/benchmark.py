@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from foldtree2.submat import SubMatrix, align_all, learn_submat, read_chains, sw_score
+from foldtree2.submat import SubMatrix, align_all, learn_submat, read_chains, sw_score, sw_scores
 
 # %% auto #0
 __all__ = ['THREE_DI', 'AMINO', 'cb_coords', 'three_di', 'foldseek_3di', 'blosum62', 'sw_profile', 'combined_score', 'tm_matrix',
@@ -22,7 +22,6 @@ __all__ = ['THREE_DI', 'AMINO', 'cb_coords', 'three_di', 'foldseek_3di', 'blosum
 # %% ../nbs/foldtree2/64_benchmark.ipynb #f45c0fb5
 def cb_coords(chain) -> np.ndarray:
     "(L, 3) Cβ coordinates of the chain's residues from its source file (NaN where there is no Cβ)."
-    import gemmi
     from foldtree2.structures import _read_gemmi
     out = np.full((len(chain), 3), np.nan, np.float32)
     if not chain.source: return out
@@ -161,25 +160,19 @@ def encode_alphabets(chains, checkpoint=None, device='cpu') -> tuple[dict, dict]
     t = time.perf_counter(); seqs['dssp'] = [''.join('HEL'[k] for k in dssp3(c.coords, c.sequence)) for c in chains]
     secs['dssp'] = time.perf_counter() - t
     if checkpoint is not None:
-        from foldtree2.alphabet import encode_structures, GraphItem, encode_items, load_model, Encoded
-        from foldtree2.features import graph_from_arrays
+        from foldtree2.submat import encode_chains
         t = time.perf_counter()
-        model = load_model(checkpoint, device)
-        items = (GraphItem(c.name, graph_from_arrays(c.coords, c.sequence, c.plddt, identifier=c.name, radius=model.radius), c.source)
-                 for c in chains)
-        enc = encode_items(model, items, progress=False)
-        if enc.errors: raise ValueError(f'{checkpoint}: encoding failed for {sorted(enc.errors)[:3]}')
-        s = enc.strings()
+        s = encode_chains(checkpoint, chains, device).strings()
         seqs['tokens'] = [s[c.name] for c in chains]
         secs['tokens'] = time.perf_counter() - t
     return seqs, secs
 
 def sw_all(seqs: list, sm: SubMatrix) -> np.ndarray:
-    "(n, n) SW scores over pairs i < j, mirrored; diagonal = self-score."
-    m = sm.parasail(); n = len(seqs)
-    S = np.zeros((n, n))
-    for i in range(n):
-        for j in range(i, n): S[i, j] = S[j, i] = sw_score(seqs[i], seqs[j], sm, m)
+    "(n, n) SW scores over pairs i <= j (`foldtree2.submat.sw_scores`), mirrored; diagonal = self-score."
+    iu = np.triu_indices(len(seqs))
+    S = np.zeros((len(seqs), len(seqs)))
+    S[iu] = sw_scores(dict(enumerate(seqs)), sm, list(zip(*iu)))
+    S.T[iu] = S[iu]
     return S
 
 def sw_all_combined(seqs_a: list, seqs_b: list, ma: SubMatrix, mb: SubMatrix, gap_open=10, gap_extend=1) -> np.ndarray:
@@ -218,15 +211,16 @@ def run_benchmark(held_out, train, checkpoint=None, labels=None, processes: int 
     ids = [c.name for c in held]
     t = time.perf_counter(); T = tm_matrix(held, processes); tm_s = time.perf_counter() - t
     t = time.perf_counter(); tr_alns = align_all(tr, processes=processes); tr_s = time.perf_counter() - t
+    from foldtree2.submat import load_submat, submat_path
+    saved = checkpoint is not None and submat_path(checkpoint).is_file()      # the token matrix beside the checkpoint
     seqs, enc_s = encode_alphabets(held, checkpoint, device)
-    tr_seqs, _ = encode_alphabets(tr, checkpoint, device)
+    tr_seqs, _ = encode_alphabets(tr, None if saved else checkpoint, device)  # training tokens only to learn it
     mats, learn_s = {}, {}
     for key, alpha in (('3di', THREE_DI), ('dssp', 'HEL')) + ((('tokens', None),) if checkpoint is not None else ()):
         t = time.perf_counter()
         if key == 'tokens':
-            from foldtree2.submat import load_submat, submat_path
             from foldtree2.alphabet import token_chars, load_model
-            if submat_path(checkpoint).is_file(): mats[key] = load_submat(checkpoint)
+            if saved: mats[key] = load_submat(checkpoint)
             else:
                 alpha = ''.join(token_chars(load_model(checkpoint, device).num_embeddings))
                 mats[key] = learn_submat(dict(zip([c.name for c in tr], tr_seqs[key])), alpha, tr_alns, min_tm, name='tokens')

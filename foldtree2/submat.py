@@ -15,7 +15,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['GAP_GRID', 'SUBMAT_SUFFIX', 'PairAlignment', 'align_pair', 'align_all', 'as_indices', 'pair_counts', 'composition',
            'log_odds', 'SubMatrix', 'sw_score', 'sw_scores', 'choose_gaps', 'learn_submat', 'submat_path',
-           'save_submat', 'mafft_op', 'load_submat', 'read_chains', 'token_submat', 'submat_cli']
+           'save_submat', 'mafft_op', 'load_submat', 'read_chains', 'encode_chains', 'token_submat', 'submat_cli']
 
 # %% ../nbs/foldtree2/63_submat.ipynb #633e5f33
 @dataclass
@@ -268,16 +268,27 @@ def read_chains(inputs, max_residues: int | None = None, max_chains: int | None 
         out = [out[k] for k in sorted(np.random.default_rng(seed).choice(len(out), max_chains, replace=False))]
     return out
 
+def encode_chains(checkpoint, chains, device='cpu'):
+    "Tokens of `Chain`s with a checkpoint (path or loaded model), through foldtree2-encode's encoder; one error names them all."
+    from foldtree2.alphabet import GraphItem, encode_items, load_model
+    from foldtree2.features import graph_from_arrays
+    model = load_model(checkpoint, device)
+    items = (GraphItem(c.name, graph_from_arrays(c.coords, c.sequence, c.plddt, identifier=c.name, radius=model.radius), c.source)
+             for c in chains)
+    enc = encode_items(model, items, progress=False)
+    if enc.errors: raise ValueError(f'{checkpoint}: encoding failed for {sorted(enc.errors)[:3]} (of {len(enc.errors)})')
+    return enc
+
 def token_submat(checkpoint, structures, processes: int = 1, min_tm: float = 0.5, max_dist: float = 5.0,
                  max_chains: int | None = None, device='cpu', progress: bool = False, out=None) -> tuple[SubMatrix, Path]:
     "Learn the token substitution matrix of `checkpoint` from training structures; write it beside the checkpoint."
-    from foldtree2.alphabet import encode_structures, token_chars, load_model
+    from foldtree2.alphabet import token_chars, load_model
     from foldtree2.engine import CheckpointError
     t0 = time.time()
     try: model = load_model(checkpoint, device)
     except CheckpointError as e: raise FileNotFoundError(str(e)) from None
     chains = read_chains(structures, max_chains=max_chains)
-    enc = encode_structures(model, structures, progress=progress)
+    enc = encode_chains(model, chains)                  # only the chains that are aligned
     chains = [c for c in chains if c.name in enc.tokens and len(enc.tokens[c.name]) == len(c)]
     if len(chains) < 2: raise ValueError(f'{len(chains)} usable training chain(s): need at least 2')
     alns = align_all(chains, processes=processes)
