@@ -15,10 +15,10 @@ Without either, only the reference methods run. Writes report.json, table.txt, r
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: `bench.common`
+from bench.common import RESULTS, ROOT, command, timed
 
 
 def split():
@@ -48,18 +48,18 @@ def main(argv=None):
     p.add_argument('--checkpoint')
     p.add_argument('--train-model', type=int, default=0, metavar='EPOCHS')
     p.add_argument('-j', '--processes', type=int, default=2)
-    p.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_alphabet'))
+    p.add_argument('--out', default=str(RESULTS / 'bench_alphabet'))
     a = p.parse_args(argv)
     from foldtree2.benchmark import run_benchmark, write_report, table
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     held, tr = split()
     ck, extra = a.checkpoint, {}
     if a.train_model:
-        t = time.perf_counter(); ck = train_small(tr, a.train_model, ROOT / 'bench' / 'out' / 'bench_alphabet')
-        extra['model_train_s'] = time.perf_counter() - t
+        with timed() as t: ck = train_small(tr, a.train_model, ROOT / 'bench' / 'out' / 'bench_alphabet')
+        extra['model_train_s'] = t.wall
     rep = run_benchmark(held, tr, ck, processes=a.processes)
     rep['bench'] = {'held_out_files': [f.name for f in held], 'train_files': [f.name for f in tr], **extra,
-                    'command': 'python bench/bench_alphabet.py ' + ' '.join(sys.argv[1:] if argv is None else argv)}
+                    'command': command(argv, __file__)}
     path = write_report(rep, out)
     print(table(rep))
     print(json.dumps({k: round(v, 1) for k, v in rep['seconds'].items()}), json.dumps({k: v for k, v in extra.items()}))

@@ -14,7 +14,8 @@ import csv
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: `bench.common`
+from bench.common import RESULTS
 
 
 def labels_tsv(split_tsv: Path, out: Path) -> Path:
@@ -30,7 +31,7 @@ def main(argv=None):
     p.add_argument('--checkpoint')
     p.add_argument('--max-train-chains', type=int, default=60)
     p.add_argument('-j', '--processes', type=int, default=2)
-    p.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_alphabet_realistic'))
+    p.add_argument('--out', default=str(RESULTS / 'bench_alphabet_realistic'))
     a = p.parse_args(argv)
     data, out = Path(a.data), Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,11 @@ structures/s per process, 6,578 bytes/residue, 114 graphs/s at batch 10.
 
 Writes bench/results/bench_data.json and prints it."""
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import h5py
@@ -25,7 +23,9 @@ from torch_geometric.loader import DataLoader
 from foldtree2.data import GraphLoader, StructureDataset, build_store
 from foldtree2.structures import AFDB_RRNPPA, UPSTREAM_H5
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: `bench.common`
+from bench.common import command, result_path, timed, write_json
+
 AFDB, UPSTREAM = AFDB_RRNPPA, UPSTREAM_H5
 ORIGINAL = {'structures_per_s_per_process': 2.2, 'bytes_per_residue_15A': 6578, 'graphs_per_s_batch10': 114}
 
@@ -35,9 +35,8 @@ def build_rate(files, workers, repeats, tmp):
     rates, cpu = [], []
     for r in range(repeats):
         out = Path(tmp) / f'build_w{workers}_{r}.h5'
-        t, c = time.perf_counter(), time.process_time()
-        rep = build_store(files, out, workers=workers, progress=False)
-        dt, dc = time.perf_counter() - t, time.process_time() - c
+        with timed() as t: rep = build_store(files, out, workers=workers, progress=False)
+        dt, dc = t.wall, t.cpu
         assert rep.ok and rep.chains == len(files), rep.summary()
         rates.append(len(files) / dt); cpu.append(len(files) / dc)
     return max(rates), statistics.median(rates), statistics.median(cpu), out, rep.residues
@@ -58,9 +57,10 @@ def loader_rates(loaders: dict, epochs: int) -> dict:
     rates = {k: [] for k in loaders}; cpu = {k: [] for k in loaders}
     for e in range(epochs + 1):
         for k, dl in loaders.items():
-            t, c = time.perf_counter(), time.process_time(); n = 0
-            for b in dl: n += b.num_graphs
-            if e: rates[k].append(n / (time.perf_counter() - t)); cpu[k].append(n / (time.process_time() - c))
+            n = 0
+            with timed() as t:
+                for b in dl: n += b.num_graphs
+            if e: rates[k].append(n / t.wall); cpu[k].append(n / t.cpu)
     return {k: {'best': round(max(v), 1), 'median': round(statistics.median(v), 1),
                 'per_cpu_second_of_main_process': round(statistics.median(cpu[k]), 1)} for k, v in rates.items()}
 
@@ -71,7 +71,7 @@ def main(argv=None):
     ap.add_argument('--epochs', type=int, default=15)
     ap.add_argument('--sharing', default=None, choices=['file_descriptor', 'file_system'],
                     help="torch.multiprocessing sharing strategy for DataLoader workers (default: torch's)")
-    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_data.json'))
+    ap.add_argument('--out', default=str(result_path('bench_data')))
     a = ap.parse_args(argv)
     files = sorted(AFDB.glob('*.pdb.gz'))
     ncpu = os.cpu_count()
@@ -118,10 +118,8 @@ def main(argv=None):
     res['note'] = ('wall-clock rates depend on what else runs on the machine (see the load averages); loaders are timed '
                    'with interleaved epochs so that they share conditions; per_cpu_second divides by the CPU time of the '
                    'measuring process (with 2 torch threads it counts both)')
-    res['command'] = 'python bench/bench_data.py ' + ' '.join(argv or sys.argv[1:])
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(res, indent=2) + '\n')
-    print(json.dumps(res, indent=2))
+    res['command'] = command(argv, __file__)
+    write_json(a.out, res)
 
 
 if __name__ == '__main__':

@@ -21,26 +21,17 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: `bench.common`
+from bench.common import current_rss_mb, peak_rss_mb, result_path, timed, write_json
+
 ORIGINAL = {'214': {'tokens_per_s': 3450, 'seconds_per_step': 1.49}, '64': {'tokens_per_s': 7700}}
 SIZES = dict(d_embed=128, num_heads=4, num_layers=2, history_frames=5, future_horizon=3, batch_size=8)
-
-
-def _rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _current_rss_mb():
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
 def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int = 0) -> dict:
@@ -72,17 +63,16 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
         batches.append(b)
     F, N = batches[0]['future_cluster_ids'].shape[1:]
     targets = B * F * N
-    rss_before = _current_rss_mb()
+    rss_before = current_rss_mb()
     cfg = {'token_store': store_path, 'num_clusters': store.n_clusters, 'max_grad_norm': 1.0, 'device': 'cpu',
            **{k: v for k, v in SIZES.items()}}
     trainer = EMPROTTrainer(cfg)
     trainer.train_epoch(batches[:3])                           # warm-up
     epoch_times, epoch_cpu = [], []
     for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        trainer.train_epoch(batches)
-        epoch_times.append((time.perf_counter() - t0) / steps)
-        epoch_cpu.append((time.process_time() - c0) / steps)
+        with timed() as t: trainer.train_epoch(batches)
+        epoch_times.append(t.wall / steps)
+        epoch_cpu.append(t.cpu / steps)
 
     model, opt = trainer.model, trainer.optimizer
     def bare_step(b):
@@ -95,10 +85,9 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
     bare, bare_cpu = [], []
     for _ in range(repeats):
         for b in batches:
-            t0, c0 = time.perf_counter(), time.process_time()
-            bare_step(b)
-            bare.append(time.perf_counter() - t0)
-            bare_cpu.append(time.process_time() - c0)
+            with timed() as t: bare_step(b)
+            bare.append(t.wall)
+            bare_cpu.append(t.cpu)
     step_med = statistics.median(epoch_times)
     return {'n_residues': int(N), 'batch_size': B, 'targets_per_step': int(targets),
             'trainer_seconds_per_step_median': step_med, 'trainer_seconds_per_step_min': min(epoch_times),
@@ -108,7 +97,7 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
             'bare_seconds_per_step_median': statistics.median(bare), 'bare_seconds_per_step_min': min(bare),
             'bare_tokens_per_s': targets / statistics.median(bare),
             'bare_cpu_seconds_per_step_median': statistics.median(bare_cpu),
-            'peak_rss_mb': _rss_mb(), 'rss_increase_mb': _rss_mb() - rss_before,
+            'peak_rss_mb': peak_rss_mb(), 'rss_increase_mb': peak_rss_mb() - rss_before,
             'parameters': sum(p.numel() for p in model.parameters()), 'dropout': trainer.config['dropout'],
             'threads': torch.get_num_threads()}
 
@@ -119,7 +108,7 @@ def main(argv=None):
     ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--sizes', type=int, nargs='+', default=[214, 64])
     ap.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default)')
-    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_emprot.json'))
+    ap.add_argument('--out', default=str(result_path('bench_emprot')))
     ap.add_argument('--_child', type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument('--_store', default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -147,9 +136,7 @@ def main(argv=None):
     out = {'benchmark': 'emprot training throughput (CPU)', 'sizes': SIZES, 'num_clusters': 36,
            'torch': torch.__version__, 'machine': platform.machine(), 'cpu_count': os.cpu_count(),
            'load_average_at_start': load_start, 'load_average_at_end': os.getloadavg(), 'steps': args.steps, 'repeats': args.repeats, 'results': results}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
+    write_json(args.out, out)
 
 
 if __name__ == '__main__':

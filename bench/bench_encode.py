@@ -10,17 +10,17 @@ Without --checkpoint it uses a freshly initialised encoder at the reference conf
 Writes bench/results/bench_encode.json and prints it.
 """
 import argparse
-import json
 import os
 import platform
-import time
+import sys
 from pathlib import Path
 
 import torch
 
 from foldtree2.structures import AFDB_RRNPPA
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: `bench.common`
+from bench.common import result_path, timed, write_json
 DATA = AFDB_RRNPPA
 
 
@@ -31,17 +31,16 @@ def main(argv=None):
     p.add_argument('--batch-size', type=int, default=16)
     p.add_argument('--threads', type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument('--repeats', type=int, default=2, help='inference repeats (best is reported)')
-    p.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_encode.json'))
+    p.add_argument('--out', default=str(result_path('bench_encode')))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from foldtree2.alphabet import LoadedModel, encode_items, encode_structures, iter_graphs, load_model
     files = sorted(Path(a.data).glob('*.pdb.gz'))
     if not files: raise SystemExit(f'{a.data}: no *.pdb.gz files')
 
-    t0 = time.perf_counter()
     errors = {}
-    items = list(iter_graphs(files, errors))
-    t_graph = time.perf_counter() - t0
+    with timed() as t: items = list(iter_graphs(files, errors))
+    t_graph = t.wall
     residues = sum(it.graph['res'].x.shape[0] for it in items)
 
     if a.checkpoint:
@@ -56,21 +55,15 @@ def main(argv=None):
     encode_items(model, items[:2], batch_size=2, progress=False)          # warm-up
     t_inf = []
     for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        out = encode_items(model, items, batch_size=a.batch_size, progress=False)
-        t_inf.append(time.perf_counter() - t0)
+        with timed() as t: out = encode_items(model, items, batch_size=a.batch_size, progress=False)
+        t_inf.append(t.wall)
     assert out.residues == residues and not out.errors
 
-    e2e = None
-    if a.checkpoint:
-        t0 = time.perf_counter()
-        enc = encode_structures(a.checkpoint, files, a.batch_size, 'cpu', progress=False)
-        e2e = time.perf_counter() - t0
-        assert enc.residues == residues
-    else:
-        t0 = time.perf_counter()
-        enc = encode_items(model, iter_graphs(files, {}), batch_size=a.batch_size, progress=False)
-        e2e = time.perf_counter() - t0
+    with timed() as t:
+        if a.checkpoint: enc = encode_structures(a.checkpoint, files, a.batch_size, 'cpu', progress=False)
+        else: enc = encode_items(model, iter_graphs(files, {}), batch_size=a.batch_size, progress=False)
+    e2e = t.wall
+    if a.checkpoint: assert enc.residues == residues
 
     res = {
         'model': what, 'params_encoder': sum(p.numel() for p in model.encoder.parameters()),
@@ -81,9 +74,7 @@ def main(argv=None):
         'cpu': platform.processor() or platform.machine(), 'torch': torch.__version__,
         'note': 'shared 2-core machine during development; re-run on a quiet machine for final numbers',
     }
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(res, indent=2) + '\n')
-    print(json.dumps(res, indent=2))
+    write_json(a.out, res)
 
 
 if __name__ == '__main__':

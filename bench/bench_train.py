@@ -12,16 +12,20 @@ Each variant runs in its own subprocess (clean peak RSS).
 
     python bench/bench_train.py                 # all variants, writes bench/results/bench_train.json
     python bench/bench_train.py --epochs 1 --variants reference --threads 2
+    python bench/bench_train.py --variants reference head_dim8 --threads 2 --out bench/results/bench_train_quiet.json
+        # (bench_train_quiet.json: that command on a quiet machine, load average 0.45 at start)
 
 On a loaded machine wall-clock rates mean little; `residues_per_cpu_s_x_threads` of the 1-thread run (residues
 per CPU-second) is robust to other processes and is an upper bound for what one core achieves.
 """
-import argparse, json, os, resource, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 from foldtree2.structures import AFDB_RRNPPA
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: `bench.common`
+from bench.common import command, peak_rss_mb, result_path, timed, write_json
+
 AFDB = AFDB_RRNPPA
 REFERENCE = dict(hidden_channels=[100, 100, 100], nheads=16, num_embeddings=40, embedding_dim=128, EMA=True,
                  concat_positions=True, conv='transformer')
@@ -43,9 +47,11 @@ def run_variant(name, epochs, max_steps, profile, threads):
     torch.manual_seed(0)
     tmp = Path(tempfile.mkdtemp())
     files = sorted(AFDB.glob('*.pdb.gz'))
-    t = time.perf_counter(); build_store(files, tmp / 'afdb.h5'); build_s = time.perf_counter() - t
+    with timed() as t: build_store(files, tmp / 'afdb.h5')
+    build_s = t.wall
     ds = StructureDataset(tmp / 'afdb.h5')
-    t = time.perf_counter(); graphs = [ds[i] for i in range(len(ds))]; load_s = time.perf_counter() - t
+    with timed() as t: graphs = [ds[i] for i in range(len(ds))]
+    load_s = t.wall
     enc, dec = build_model({**REFERENCE, **VARIANTS[name]}, sample=graphs[0])
     n_params = sum(p.numel() for m in (enc, dec) for p in m.parameters())
     opts = build_optimizers(enc, dec, learning_rate=1e-4)
@@ -60,19 +66,19 @@ def run_variant(name, epochs, max_steps, profile, threads):
         for o in opts.values(): o.step()
         return total.item()
 
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = peak_rss_mb()
     step(next(iter(loader)))                          # warm-up (k-means init of the codebook, allocator)
     res = n_steps = 0; step_times = []; losses = []
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    for ep in range(epochs):
-        for batch in loader:
-            ts = time.perf_counter()
-            losses.append(step(batch))
-            step_times.append(time.perf_counter() - ts)
-            res += batch['res'].num_nodes; n_steps += 1
+    with timed() as run_t:
+        for ep in range(epochs):
+            for batch in loader:
+                ts = time.perf_counter()
+                losses.append(step(batch))
+                step_times.append(time.perf_counter() - ts)
+                res += batch['res'].num_nodes; n_steps += 1
+                if max_steps and n_steps >= max_steps: break
             if max_steps and n_steps >= max_steps: break
-        if max_steps and n_steps >= max_steps: break
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    wall, cpu = run_t.wall, run_t.cpu
     out = dict(variant=name, config={**REFERENCE, **VARIANTS[name], 'batch_size': 10, 'radius': 15.0,
                                      'mask_plddt': True, 'clip_grad': 1.0, 'optimizer': 'AdamW fp32'},
                parameters=n_params, structures=len(graphs), steps=n_steps, residues=res, wall_s=round(wall, 2),
@@ -80,8 +86,8 @@ def run_variant(name, epochs, max_steps, profile, threads):
                residues_per_cpu_s_x_threads=round(res / cpu * threads, 1),
                s_per_step_mean=round(sum(step_times) / len(step_times), 2),
                s_per_step_max=round(max(step_times), 2), threads=threads,
-               peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-               rss_before_training_mb=round(rss0 / 1024, 1), build_store_s=round(build_s, 2),
+               peak_rss_mb=round(peak_rss_mb(), 1),
+               rss_before_training_mb=round(rss0, 1), build_store_s=round(build_s, 2),
                load_s_per_graph=round(load_s / len(graphs), 3), first_loss=losses[0], last_loss=losses[-1],
                loadavg_1min_at_end=os.getloadavg()[0])
     if profile:
@@ -102,7 +108,8 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, nargs='+', default=[min(2, os.cpu_count() or 1), 1],
                     help='run every variant once per thread count (1 thread: CPU time is a load-robust measure)')
     ap.add_argument('--profile', action='store_true', help='add the top ops of a profiled step')
-    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'bench_train.json'))
+    ap.add_argument('--out', default=str(result_path('bench_train')),
+                    help='result file (default: %(default)s)')
     ap.add_argument('--_child', default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a._child:
@@ -111,7 +118,7 @@ def main(argv=None):
         return 0
     results = {'original': {'parameters': 2.50e6, 'residues_per_s': [190, 250], 's_per_step': [7, 18],
                             'note': 'issue 3, measured on this machine by the lead'},
-               'loadavg_at_start': os.getloadavg(), 'runs': []}
+               'loadavg_at_start': os.getloadavg(), 'command': command(argv, __file__), 'runs': []}
     # the PyG-sparse variant needs ~15 GB and minutes per step: run it at the first thread count only
     for v, th in [(v, th) for v in a.variants for th in a.threads if v != 'reference_sparse' or th == a.threads[0]]:
         cmd = [sys.executable, __file__, '--_child', v, '--epochs', str(a.epochs), '--max-steps', str(a.max_steps),
@@ -126,9 +133,7 @@ def main(argv=None):
         print(json.dumps({k: r[k] for k in ('variant', 'threads', 'parameters', 'residues_per_s', 'cpu_s',
                                              'residues_per_cpu_s_x_threads', 's_per_step_mean', 'peak_rss_mb',
                                              'speedup_vs_original', 'loadavg_1min_at_end')}), flush=True)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(results, indent=1))
-    print(json.dumps(results, indent=1))
+    write_json(a.out, results)
     return 0
 
 

@@ -5,10 +5,12 @@ The result decides `foldtree2.engine.amp_policy` for CPU.  Writes bench/results/
 
     python bench/engine_amp_cpu.py            # ~1 minute on 2 cores; re-run on a quiet machine
 """
-import json, time, platform
+import platform, sys
 from pathlib import Path
 import torch
 from torch_geometric.nn import TransformerConv
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: `bench.common`
+from bench.common import result_path, timed, write_json
 
 torch.manual_seed(0)
 N, DEG, H = 2500, 30, 128
@@ -33,7 +35,8 @@ def timeit(fn, reps=5):
     fn()
     ts = []
     for _ in range(reps):
-        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+        with timed() as t: fn()
+        ts.append(t.wall)
     return min(ts)
 
 def step(model, args, bf16):
@@ -47,6 +50,4 @@ res = {'cpu': platform.processor() or platform.machine(), 'torch': torch.__versi
 for name, model, args in [('graph_transformer_body', body, (x, edge_index)), ('mlp_512', mlp, (xm,))]:
     fp32 = timeit(lambda: step(model, args, False)); bf16 = timeit(lambda: step(model, args, True))
     res[name] = {'fp32_s': round(fp32, 4), 'bf16_autocast_s': round(bf16, 4), 'bf16_over_fp32': round(bf16 / fp32, 3)}
-out = Path(__file__).parent / 'results' / 'engine_amp_cpu.json'
-out.parent.mkdir(exist_ok=True); out.write_text(json.dumps(res, indent=1))
-print(json.dumps(res, indent=1))
+write_json(result_path('engine_amp_cpu'), res)

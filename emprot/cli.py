@@ -99,7 +99,8 @@ def train(argv=None) -> int:
     p.add_argument('--token-store', default=None, help='overrides config key token_store')
     p.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE', help='override config keys (values parsed as YAML)')
     a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    from foldtree2.engine import console_logging
+    console_logging('emprot')
     cfg = _load_config(a.config)
     cfg.update(_parse_sets(a.set))
     if a.token_store:
@@ -115,27 +116,20 @@ def train(argv=None) -> int:
 
 # %% ../nbs/emprot/40_cli.ipynb #ff9af3c0
 def _model_from_checkpoint(ck: dict, path, lookup, device='cpu'):
-    "Rebuild `ProteinTransformerClassificationOnly` from a loaded trainer checkpoint `ck` (`config` + `model_state_dict`) for tokens of `lookup`."
+    "`ProteinTransformerClassificationOnly` of a loaded trainer checkpoint `ck`, for tokens of `lookup` (`engine.model_from_checkpoint`)."
     from emprot.models import ProteinTransformerClassificationOnly
-    for k in ('config', 'model_state_dict'):
-        if k not in ck:
-            raise ValueError(f'{path}: checkpoint has no {k!r} (not written by EMPROTTrainer?)')
-    n_clusters = lookup.n_clusters
+    from foldtree2.engine import model_from_checkpoint
     fp = (ck.get('cluster_lookup') or {}).get('fingerprint')
     if fp is not None and fp != lookup.fingerprint:
         raise ValueError(f'{path}: the model was trained on tokens of another codebook (fingerprint {fp[:10]}, '
                          f'token store {lookup.fingerprint[:10]})')
-    cfg = dict(ck['config'])
-    if (cfg.get('num_clusters') or n_clusters) != n_clusters:
-        raise ValueError(f'{path}: model has num_clusters={cfg["num_clusters"]} but the token store has {n_clusters} clusters')
-    model = ProteinTransformerClassificationOnly({**cfg, 'num_clusters': n_clusters})
-    sd = {(k[7:] if k.startswith('module.') else k): v for k, v in ck['model_state_dict'].items()}
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise ValueError(f'{path}: model_state_dict does not fit the model built from its config: {e}') from e
-    return model.to(device).eval(), cfg
-
+    def build(cfg, state):
+        if (cfg.get('num_clusters') or lookup.n_clusters) != lookup.n_clusters:
+            raise ValueError(f'{path}: model has num_clusters={cfg["num_clusters"]} but the token store has '
+                             f'{lookup.n_clusters} clusters')
+        return ProteinTransformerClassificationOnly({**cfg, 'num_clusters': lookup.n_clusters})
+    model, state = model_from_checkpoint(ck, build, name=path)
+    return model.to(device), dict(state['config'])
 
 def evaluate(argv=None) -> int:
     "`emprot-evaluate`: checkpoint + token store -> accuracy of the model, copy-last and Markov baselines (JSON)."

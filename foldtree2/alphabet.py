@@ -199,44 +199,28 @@ class LoadedModel:
             if self.config.get(k) is not None: return float(self.config[k])
         return 15.0
 
-# %% ../nbs/foldtree2/60_alphabet.ipynb #9443720c
-def _split_state(state: dict, path) -> tuple[dict, dict | None]:
-    "Encoder and decoder state dicts from a trainer checkpoint (a few equivalent layouts accepted)."
-    for enc_key, dec_key in (('encoder', 'decoder'), ('encoder_state_dict', 'decoder_state_dict')):
-        if isinstance(state.get(enc_key), Mapping): return state[enc_key], state.get(dec_key)
-    m = state.get('model')
-    if isinstance(m, Mapping) and isinstance(m.get('encoder'), Mapping): return m['encoder'], m.get('decoder')
-    if isinstance(m, Mapping) and any(k.startswith('encoder.') for k in m):
-        enc = {k[8:]: v for k, v in m.items() if k.startswith('encoder.')}
-        dec = {k[8:]: v for k, v in m.items() if k.startswith('decoder.')} or None
-        return enc, dec
-    raise ValueError(f'{path}: checkpoint holds no encoder weights (keys: {sorted(state)[:12]})')
-
+# %% ../nbs/foldtree2/60_alphabet.ipynb #c028a2f2
 def load_model(checkpoint, device='cpu') -> LoadedModel:
-    "Rebuild encoder + decoder from a trainer checkpoint (`foldtree2.engine.save_checkpoint` format)."
+    "Encoder + decoder of a trainer checkpoint (the decoder is None if it has none), by `engine.model_from_checkpoint`."
     if isinstance(checkpoint, LoadedModel): return checkpoint
-    from foldtree2.engine import load_checkpoint, resolve_device
+    from foldtree2.engine import load_checkpoint, model_from_checkpoint, resolve_device
     from foldtree2.decoders import build_model
     state = load_checkpoint(checkpoint, map_location='cpu')
-    cfg = dict(state.get('config') or {})
+    cfg, sd = dict(state.get('config') or {}), state.get('model_state_dict') or {}
     if state.get('radius') is not None: cfg['radius'] = float(state['radius'])   # the training graphs' contact radius
-    enc_sd, dec_sd = _split_state(state, checkpoint)
     if cfg.get('in_channels') is None and state.get('in_channels') is not None: cfg['in_channels'] = int(state['in_channels'])
     if cfg.get('in_channels') is None:
-        w = enc_sd.get('input.norm.weight')
+        w = sd.get('encoder.input.norm.weight')
         if w is None: raise ValueError(f'{checkpoint}: config has no in_channels and the encoder weights do not show it')
         cfg['in_channels'] = int(w.shape[0])
-    encoder, decoder = build_model(cfg)
-    try:
-        encoder.load_state_dict(enc_sd)
-        if dec_sd is not None and decoder is not None: decoder.load_state_dict(dec_sd)
-    except RuntimeError as e:
-        raise ValueError(f'{checkpoint}: weights do not fit the model built from its config ({e})') from None
+    def build(cfg, state):
+        encoder, decoder = build_model(cfg)
+        has_decoder = decoder is not None and any(k.startswith('decoder.') for k in sd)
+        return torch.nn.ModuleDict({'encoder': encoder, **({'decoder': decoder} if has_decoder else {})})
+    parts, _ = model_from_checkpoint({**state, 'config': cfg}, build, name=checkpoint)
     dev = resolve_device(device)
-    encoder.to(dev).eval()
-    if decoder is not None: decoder.to(dev).eval()
-    if dec_sd is None: decoder = None
-    return LoadedModel(encoder, decoder, cfg, dev, str(checkpoint))
+    parts.to(dev)
+    return LoadedModel(parts['encoder'], parts['decoder'] if 'decoder' in parts else None, cfg, dev, str(checkpoint))
 
 # %% ../nbs/foldtree2/60_alphabet.ipynb #10d3d3f6
 def collect_inputs(inputs) -> tuple[list[Path], list[Path]]:

@@ -26,7 +26,7 @@ from foldtree2.features import aaindex_table, expand_features, graph_parts
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'STRUCTURE_SUFFIXES', 'RES_CHUNK', 'BUILD_CHUNK', 'StoreError', 'count_committed',
            'compact_store', 'open_store_for_append', 'write_chains', 'find_structure_files', 'BuildReport',
            'build_store', 'StructureDataset', 'collate_graphs', 'GraphLoader', 'default_structure_files',
-           'pdbs_to_graphs']
+           'pdbs_to_graphs', 'split_indices']
 
 # %% ../nbs/foldtree2/02_data.ipynb #637a2554
 FORMAT = 'foldtree2-ragged'
@@ -517,7 +517,8 @@ def pdbs_to_graphs(argv=None) -> int:
                    help='detect from the header / B-factors (default)')
     p.add_argument('--max-residues', type=int, default=None, help='skip chains longer than this')
     p.add_argument('-j', '--workers', type=int, default=1, help='parallel parser processes (default 1)')
-    p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--no-progress', action='store_true', help='hide the progress bar (the flag of every script)')
+    p.add_argument('-q', '--quiet', dest='no_progress', action='store_true', help=argparse.SUPPRESS)  # earlier spelling
     a = p.parse_args(argv)
     inputs = list(a.inputs)
     mode = a.mode or 'auto'
@@ -528,8 +529,18 @@ def pdbs_to_graphs(argv=None) -> int:
     chains = a.chains.split(',') if a.chains else None
     try:
         rep = build_store(inputs, a.output, chains=chains, mode=mode, max_residues=a.max_residues,
-                          workers=max(1, a.workers), radius=a.radius, progress=not a.quiet)
+                          workers=max(1, a.workers), radius=a.radius, progress=not a.no_progress)
     except (StoreError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr); return 2
     print(rep.summary(), file=sys.stderr if rep.failed else sys.stdout)
     return 0 if rep.ok else 1
+
+# %% ../nbs/foldtree2/02_data.ipynb #984506ca
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    "(train, val) index lists: a seeded random `val_fraction` of `n` (at least one if the fraction > 0)."
+    if not 0.0 <= val_fraction < 1.0: raise ValueError(f'val_fraction must be in [0, 1), got {val_fraction}')
+    n_val = int(round(val_fraction * n))
+    if val_fraction > 0 and n_val == 0 and n >= 2: n_val = 1
+    if n - n_val < 1: raise ValueError(f'dataset of {n} structures leaves nothing to train on with val_fraction={val_fraction}')
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed))).tolist()
+    return sorted(perm[n_val:]), sorted(perm[:n_val])

@@ -114,8 +114,9 @@ class ContactConv(nn.Module):
         H, C = c.heads, c.out_channels
         B, L = ctx.mask.shape
         def dense(lin, scale=1.0):          # node projections → (B, H, L, C), zero on padding
-            t = x.new_zeros(B, H, L, C)
-            t[ctx.graph, :, ctx.pos] = lin(x).view(-1, H, C) * scale
+            y = lin(x).view(-1, H, C) * scale
+            t = y.new_zeros(B, H, L, C)     # y's dtype: bf16/fp16 under autocast
+            t[ctx.graph, :, ctx.pos] = y
             return t
         q = dense(c.lin_query, 1.0 / math.sqrt(C))
         k, v = dense(c.lin_key), dense(c.lin_value)

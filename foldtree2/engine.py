@@ -7,11 +7,17 @@ import argparse
 import contextlib
 import difflib
 import gc
+import itertools
 import json
+import logging
 import math
 import os
 import random
+import signal
+import sys
 import tempfile
+import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +26,19 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn as nn
+from fastcore.basics import patch
+from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'CHECKPOINT_MARKER', 'CHECKPOINT_VERSION', 'seed_everything', 'AmpPolicy', 'amp_policy', 'get_scheduler',
-           'CheckpointError', 'rng_state', 'restore_rng', 'save_checkpoint', 'load_checkpoint', 'DistEnv',
-           'resolve_device', 'init_distributed', 'is_dist', 'cleanup_distributed', 'all_reduce_sum', 'all_reduce_mean',
-           'broadcast_object', 'barrier', 'broadcast_buffers', 'unwrap_model', 'ConfigError', 'load_config_file',
-           'validate_config', 'parser_defaults', 'types_from_parser', 'explicit_cli_keys', 'merge_config',
-           'optimizer_step', 'EarlyStopping', 'NullWriter', 'make_writer']
+__all__ = ['SCHEDULES', 'CHECKPOINT_MARKER', 'CHECKPOINT_VERSION', 'LOOP_DEFAULTS', 'seed_everything', 'AmpPolicy', 'amp_policy',
+           'get_scheduler', 'CheckpointError', 'rng_state', 'restore_rng', 'save_checkpoint', 'load_checkpoint',
+           'upgrade_checkpoint', 'model_from_checkpoint', 'DistEnv', 'resolve_device', 'init_distributed', 'is_dist',
+           'cleanup_distributed', 'all_reduce_sum', 'all_reduce_mean', 'broadcast_object', 'barrier',
+           'broadcast_buffers', 'unwrap_model', 'ConfigError', 'load_config_file', 'validate_config', 'parser_defaults',
+           'types_from_parser', 'explicit_cli_keys', 'merge_config', 'optimizer_step', 'EarlyStopping', 'NullWriter',
+           'make_writer', 'NonFiniteLossError', 'console_logging', 'get_logger', 'add_sums', 'reduce_sums', 'Remaining',
+           'Trainer', 'log_scalars']
 
 # %% ../nbs/foldtree2/30_engine.ipynb #556b50e1
 def seed_everything(seed: int):
@@ -60,14 +71,18 @@ class AmpPolicy:
         return torch.amp.GradScaler(self.device_type, enabled=self.use_scaler)
 
 
-def amp_policy(device, enabled: bool = True, cpu_bf16: bool = False) -> AmpPolicy:
-    "Mixed-precision policy for `device`: CUDA bf16 if supported else fp16+scaler; CPU fp32 unless `cpu_bf16`."
+def amp_policy(device, enabled: bool = True, cpu_bf16: bool = False, dtype: str | None = None) -> AmpPolicy:
+    """Mixed-precision policy for `device`: CUDA bf16 if supported else fp16+scaler; CPU fp32 unless `cpu_bf16`.
+    `dtype='fp16'` or `'bf16'` forces that autocast dtype on CUDA (e.g. to test the GradScaler path on a bf16 GPU)."""
     device = torch.device(device)
     dt = device.type
     if not enabled:
         return AmpPolicy(dt, None, False, False, f'{dt}: mixed precision disabled by the user, fp32')
+    if dtype not in (None, 'fp16', 'bf16'): raise ValueError(f"dtype must be 'fp16', 'bf16' or None, got {dtype!r}")
+    if dt == 'cuda' and dtype == 'fp16':
+        return AmpPolicy('cuda', torch.float16, True, True, 'CUDA: autocast fp16 + GradScaler (requested)')
     if dt == 'cuda':
-        if torch.cuda.is_bf16_supported():
+        if dtype == 'bf16' or torch.cuda.is_bf16_supported():
             return AmpPolicy('cuda', torch.bfloat16, False, True,
                              'CUDA: autocast bf16 (supported by this GPU; same exponent range as fp32, no loss scaling)')
         return AmpPolicy('cuda', torch.float16, True, True,
@@ -143,7 +158,7 @@ def get_scheduler(optimizer: torch.optim.Optimizer, name: str, total_steps: int,
 
 # %% ../nbs/foldtree2/30_engine.ipynb #f7c684a3
 CHECKPOINT_MARKER = 'foldtree2_checkpoint'
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 class CheckpointError(RuntimeError):
@@ -208,7 +223,50 @@ def load_checkpoint(path, map_location='cpu', weights_only: bool = True) -> dict
                               f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}') from e
     if not isinstance(state, dict) or CHECKPOINT_MARKER not in state:
         raise CheckpointError(f'{path}: not a foldtree2 checkpoint (no {CHECKPOINT_MARKER!r} marker)')
-    return state
+    return upgrade_checkpoint(state)
+
+
+def upgrade_checkpoint(ck: dict) -> dict:
+    """A version-1 checkpoint in the layout of version 2 (`Trainer.state_dict`): foldtree2's
+    `model: {encoder, decoder}`, `optimizers`, `schedulers`, `step`, `best`, `epoch_acc`, and emprot's single
+    `optimizer` / `scheduler` state (recognised by their layout). Other checkpoints are returned as they are."""
+    ck = dict(ck)
+    m = ck.get('model')
+    if isinstance(m, dict) and isinstance(m.get('encoder'), dict):                    # foldtree2, version 1
+        ck.pop('model')
+        ck['model_state_dict'] = {f'{part}.{k}': v for part in ('encoder', 'decoder') for k, v in (m.get(part) or {}).items()}
+        ck['optimizer'], ck['scheduler'] = ck.pop('optimizers', {}), ck.pop('schedulers', {})
+        ck['global_step'], ck['best_val_loss'] = ck.pop('step', 0), ck.pop('best', math.inf)
+        acc = ck.pop('epoch_acc', None)
+        if acc is not None:
+            ck['epoch_sums'] = {**{k: torch.tensor(float(v), dtype=torch.float64) for k, v in acc['sum'].items()},
+                                'n': torch.tensor(float(acc['n']), dtype=torch.float64),
+                                'res': torch.tensor(float(acc['res']), dtype=torch.float64), 'counts': acc['counts'].double()}
+            ck['epoch_seconds'] = float(acc['secs'])
+    elif 'model_state_dict' in ck and isinstance(ck.get('optimizer'), dict) and 'state' in ck['optimizer']:   # emprot
+        ck['optimizer'] = {'adamw': ck['optimizer']}
+        ck['scheduler'] = {'adamw': ck['scheduler']} if ck.get('scheduler') else {}
+    for k, v in (('batch_in_epoch', 0), ('nonfinite', 0), ('epoch_sums', None), ('epoch_seconds', 0.0),
+                 ('best_val_loss', math.inf), ('best_state', None), ('history', [])):
+        ck.setdefault(k, v)
+    ck[CHECKPOINT_MARKER] = CHECKPOINT_VERSION
+    return ck
+
+# %% ../nbs/foldtree2/30_engine.ipynb #a6fca7d3
+def model_from_checkpoint(checkpoint, build, name=None) -> tuple[torch.nn.Module, dict]:
+    """`(model, state)`: the model `build(config, state)` makes, with the weights of `checkpoint` (a path or a loaded dict
+    called `name` in errors), on the CPU in eval mode."""
+    name = name if name is not None else checkpoint
+    state = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else upgrade_checkpoint(checkpoint)
+    for k in ('config', 'model_state_dict'):
+        if not isinstance(state.get(k), dict):
+            raise ValueError(f'{name}: checkpoint has no {k!r} (keys: {sorted(state)[:12]})')
+    model = build(dict(state['config']), state)
+    weights = {k.removeprefix('module.'): v for k, v in state['model_state_dict'].items()}
+    try: model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise ValueError(f'{name}: weights do not fit the model built from its config ({e})') from None
+    return model.eval(), state
 
 # %% ../nbs/foldtree2/30_engine.ipynb #139ab6c7
 @dataclass
@@ -481,3 +539,341 @@ def make_writer(log_dir, enabled: bool = True):
     from torch.utils.tensorboard import SummaryWriter
     Path(log_dir).mkdir(parents=True, exist_ok=True)
     return SummaryWriter(log_dir=str(log_dir))
+
+# %% ../nbs/foldtree2/30_engine.ipynb #02de4449
+LOOP_DEFAULTS = dict(epochs=1, accum_steps=1, clip_grad_norm=1.0, max_nonfinite=None, log_every=1, save_every=0,
+                     save_last=False, keep_best_weights=False, progress=True, seed=0, patience=None, min_delta=0.0)
+
+
+class NonFiniteLossError(RuntimeError):
+    "Raised after `max_nonfinite` consecutive accumulation groups with a non-finite loss or gradient."
+
+
+class _TqdmHandler(logging.Handler):
+    "Log lines on stderr, written past any progress bar."
+    def emit(self, record): tqdm.write(self.format(record), file=sys.stderr)
+
+
+def console_logging(package: str) -> logging.Logger:
+    "What a console script calls first: INFO lines of `package` on stderr (once), whatever else is configured."
+    top = logging.getLogger(package)
+    if not any(isinstance(h, _TqdmHandler) for h in top.handlers):
+        h = _TqdmHandler(); h.setFormatter(logging.Formatter('%(message)s')); top.addHandler(h)
+    if top.level == logging.NOTSET or top.level > logging.INFO: top.setLevel(logging.INFO)
+    return top
+
+
+def get_logger(name: str) -> logging.Logger:
+    "Logger `name`; when the application configured no logging, its package prints INFO lines (tqdm-safe)."
+    lg = logging.getLogger(name)
+    if not lg.hasHandlers(): console_logging(name.split('.')[0])
+    return lg
+
+# %% ../nbs/foldtree2/30_engine.ipynb #80605899
+def add_sums(acc: dict, new: dict) -> dict:
+    "Add the values of `new` (tensors or numbers) into the float64 CPU tensors of `acc`, in place."
+    for k, v in new.items():
+        acc[k] += torch.as_tensor(v.detach() if torch.is_tensor(v) else v).double().cpu()
+    return acc
+
+
+def reduce_sums(sums: dict, device) -> dict:
+    "`sums` summed over all ranks with one all-reduce (a copy; identity outside a process group)."
+    flat = torch.cat([v.reshape(-1) for v in sums.values()])
+    if is_dist(): flat = all_reduce_sum(flat.to(device)).cpu()
+    out, i = {}, 0
+    for k, v in sums.items():
+        out[k] = flat[i:i + v.numel()].reshape(v.shape); i += v.numel()
+    return out
+
+# %% ../nbs/foldtree2/30_engine.ipynb #2038c677
+class Remaining:
+    "The batches of `loader` from index `start` on (a sized iterable; the loader's own order)."
+    def __init__(self, loader, start: int = 0): self.loader, self.start = loader, int(start)
+    def __len__(self): return max(0, len(self.loader) - self.start)
+    def __iter__(self): return itertools.islice(iter(self.loader), self.start, None)
+
+# %% ../nbs/foldtree2/30_engine.ipynb #e447cf3e
+class Trainer:
+    "The training loop; subclasses supply `loss`, `zero_sums`, `metrics` and `monitor` (see above)."
+    monitor = 'loss'
+    log_name = 'foldtree2.engine'        # the logger a subclass reports through
+
+    def __init__(self, model: nn.Module, optimizers: dict, config: dict, loop: dict | None = None,
+                 schedule: dict | None = None, env: DistEnv | None = None, device=None, amp=True,
+                 out_dir=None, log_dir=None, find_unused_parameters: bool = False):
+        self.env = env or init_distributed()
+        self.device = torch.device(device) if device is not None else self.env.device
+        self.config, self.loop = config, {**LOOP_DEFAULTS, **(loop or {})}
+        self.log = get_logger(self.log_name)
+        self.model = model.to(self.device)
+        self.net = self._wrap(self.model, find_unused_parameters)
+        self.optimizers, self.schedule = dict(optimizers), schedule
+        self.schedulers, self.sched_mode, self._pending_schedulers = {}, 'step', None
+        self.amp = amp if isinstance(amp, AmpPolicy) else amp_policy(self.device, bool(amp))
+        self.scaler = self.amp.make_scaler()
+        self.early_stopping = EarlyStopping(self.loop['patience'], self.loop['min_delta'])
+        self.epoch = self.batch_in_epoch = self.global_step = self.nonfinite = 0
+        self.best_val_loss, self.best_state, self.history = math.inf, None, []
+        self.epoch_sums, self.epoch_seconds, self._snap, self._interrupt = self.zero_sums(), 0.0, None, False
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.writer = make_writer(log_dir, enabled=self.env.is_main)
+
+    def _wrap(self, model, find_unused: bool):
+        if not self.env.is_distributed: return model
+        ids = [self.device.index] if self.device.type == 'cuda' else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
+
+    # the task: subclasses override these
+    def loss(self, model, batch): raise NotImplementedError
+    def zero_sums(self) -> dict: return {}
+    def metrics(self, sums: dict, prefix: str = '', seconds: float | None = None) -> dict: return {}
+    def extra_state(self) -> dict: return {}
+    def before_step(self): pass
+    def on_step(self, info: dict): pass
+    def record(self, train: dict, val: dict) -> dict: return {**train, **val}
+    def on_epoch(self, rec: dict): pass
+    def to_device(self, batch): return batch.to(self.device)
+
+    def say(self, msg: str):
+        "Log `msg` at INFO on rank 0 (other ranks stay quiet)."
+        if self.env.is_main: self.log.info(msg)
+
+    @property
+    def params(self): return [p for o in self.optimizers.values() for g in o.param_groups for p in g['params']]
+
+    def lrs(self) -> dict:
+        "The LR of every parameter group, by group name (`{optimizer}_{i}` where a group has no name)."
+        return {g.get('name', f'{k}_{i}'): g['lr'] for k, o in self.optimizers.items() for i, g in enumerate(o.param_groups)}
+
+# %% ../nbs/foldtree2/30_engine.ipynb #35811306
+@patch
+def _ensure_schedulers(self: Trainer, n_batches: int):
+    if self.schedulers or not self.schedule: return
+    total = math.ceil(n_batches / self.loop['accum_steps']) * int(self.loop['epochs'])
+    for name, opt in self.optimizers.items():
+        s, self.sched_mode = get_scheduler(opt, total_steps=total, **self.schedule)
+        if s is not None: self.schedulers[name] = s
+    if self._pending_schedulers:              # resuming: building a scheduler reset the LRs, put them back
+        for name, s in self.schedulers.items():
+            s.load_state_dict(self._pending_schedulers[name])
+            if hasattr(s, 'get_last_lr'):
+                for g, lr in zip(s.optimizer.param_groups, s.get_last_lr()): g['lr'] = lr
+        self._pending_schedulers = None
+
+# %% ../nbs/foldtree2/30_engine.ipynb #038cb69c
+@patch
+def _group(self: Trainer, group: list) -> tuple[bool, dict]:
+    sums, n = self.zero_sums(), len(group)
+    for j, batch in enumerate(group):
+        batch = self.to_device(batch)
+        sync = j == n - 1 or not self.env.is_distributed
+        with contextlib.nullcontext() if sync else self.net.no_sync():
+            with self.amp.autocast():
+                total, s = self.loss(self.net, batch)
+            bad = torch.tensor([float(not torch.isfinite(total.detach()))], device=self.device)
+            if all_reduce_sum(bad).item() > 0:
+                if self.env.is_distributed: (total * 0).backward()      # keeps DDP's reducer in step
+                return False, sums
+            self.scaler.scale(total / n).backward()
+        add_sums(sums, s)
+    return True, sums
+
+# %% ../nbs/foldtree2/30_engine.ipynb #4e371e27
+@patch
+def _snapshot(self: Trainer) -> dict:
+    return {'model': {k: v.detach().clone() for k, v in self.model.state_dict().items()}, 'rng': rng_state()}
+
+@patch
+def _restore(self: Trainer, snap: dict, rng: bool = False):
+    self.model.load_state_dict(snap['model'])
+    if rng: restore_rng(snap['rng'])
+
+# %% ../nbs/foldtree2/30_engine.ipynb #baf697d8
+@patch
+def _finish_group(self: Trainer, ok: bool, sums: dict, first: int, last: int, seconds: float):
+    grad_norm, lrs = math.nan, self.lrs()
+    if ok:
+        ok, grad_norm = optimizer_step(self.optimizers.values(), self.scaler, self.params, self.loop['clip_grad_norm'],
+                                       self.schedulers.values() if self.sched_mode == 'step' else ())
+    for o in self.optimizers.values(): o.zero_grad(set_to_none=True)
+    if not ok:
+        self.nonfinite += 1
+        self._restore(self._snap)
+        self.log.warning(f'non-finite gradient or loss in epoch {self.epoch + 1}, batches {first}-{last}: '
+                         f'optimizer step skipped ({self.nonfinite} in a row)')
+        return False
+    self.global_step += 1; self.nonfinite = 0
+    add_sums(self.epoch_sums, sums); self.epoch_seconds += seconds
+    if self.loop['log_every'] and self.global_step % self.loop['log_every'] == 0:
+        log_scalars(self.writer, 'train_step', self.metrics(sums, seconds=seconds), self.global_step)
+        log_scalars(self.writer, 'lr', lrs, self.global_step)
+        self.writer.add_scalar('grad_norm', grad_norm, self.global_step)
+    self._last = {'step': self.global_step, 'epoch': self.epoch, 'batch_in_epoch': last + 1, 'grad_norm': grad_norm,
+                  'loss': self.metrics(sums, seconds=seconds).get(self.monitor)}
+    return True
+
+# %% ../nbs/foldtree2/30_engine.ipynb #f4c20789
+def log_scalars(writer, prefix: str, values: dict, step: int):
+    "Write the finite numbers of `values` as `prefix/key` scalars (keys already holding a '/' are kept)."
+    for k, v in values.items():
+        if isinstance(v, (int, float)) and math.isfinite(v): writer.add_scalar(k if '/' in k else f'{prefix}/{k}', v, step)
+
+# %% ../nbs/foldtree2/30_engine.ipynb #3a0a8096
+@patch
+def train_epoch(self: Trainer, batches) -> dict:
+    "Train on `batches` (what remains of this epoch, this rank's share) -> the epoch's `metrics`, reduced over ranks."
+    A, b = int(self.loop['accum_steps']), self.batch_in_epoch
+    total = b + len(batches)
+    self._ensure_schedulers(total)
+    self.net.train()
+    it = iter(batches)
+    bar = tqdm(total=total, initial=b, desc=f'epoch {self.epoch + 1}/{self.loop["epochs"]}', leave=False,
+               disable=not (self.env.is_main and self.loop['progress']), dynamic_ncols=True)
+    while b < total:
+        end = min(total, (b // A + 1) * A)
+        self._snap, t0 = self._snapshot(), time.perf_counter()
+        self.before_step()
+        ok, sums = self._group([next(it) for _ in range(end - b)])
+        bar.update(end - b)
+        ok = self._finish_group(ok, sums, b, end - 1, time.perf_counter() - t0)
+        b = self.batch_in_epoch = end
+        self._snap = None
+        if ok: self.on_step(self._last)
+        if not ok and self.loop['max_nonfinite'] and self.nonfinite >= self.loop['max_nonfinite']:
+            p = self.save('nonfinite')
+            raise NonFiniteLossError(f'{self.nonfinite} consecutive optimizer steps with a non-finite loss or '
+                                     f'gradient; last good state saved to {p}')
+        if ok: bar.set_postfix(loss=f'{self.metrics(sums).get(self.monitor, math.nan):.3f}')
+        if self._interrupt: raise KeyboardInterrupt
+    bar.close()
+    out = self.metrics(reduce_sums(self.epoch_sums, self.device), seconds=self.epoch_seconds)
+    self.epoch_sums, self.epoch_seconds, self.batch_in_epoch = self.zero_sums(), 0.0, 0
+    return out
+
+# %% ../nbs/foldtree2/30_engine.ipynb #65aa9e2b
+@patch
+@torch.no_grad()
+def validate(self: Trainer, batches, prefix: str = 'val/') -> dict:
+    "`metrics(prefix=prefix)` of `batches` (this rank's share), reduced over ranks."
+    was = self.model.training; self.model.eval()
+    sums = self.zero_sums()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.loop['seed']))
+            for batch in batches:
+                with self.amp.autocast():
+                    _, s = self.loss(self.model, self.to_device(batch))
+                add_sums(sums, s)
+    finally:
+        self.model.train(was)
+    return self.metrics(reduce_sums(sums, self.device), prefix)
+
+# %% ../nbs/foldtree2/30_engine.ipynb #ee48acde
+@patch
+def state_dict(self: Trainer) -> dict:
+    "Everything exact resume needs, in the one checkpoint layout of both packages."
+    return {'model_state_dict': self.model.state_dict(),
+            'optimizer': {k: o.state_dict() for k, o in self.optimizers.items()},
+            'scheduler': ({k: s.state_dict() for k, s in self.schedulers.items()} if self.schedulers
+                          else dict(self._pending_schedulers or {})),
+            'scaler': self.scaler.state_dict(), 'early_stopping': self.early_stopping.state_dict(),
+            'epoch': self.epoch, 'batch_in_epoch': self.batch_in_epoch, 'global_step': self.global_step,
+            'best_val_loss': self.best_val_loss, 'best_state': self.best_state, 'history': list(self.history),
+            'nonfinite': self.nonfinite, 'epoch_sums': self.epoch_sums, 'epoch_seconds': self.epoch_seconds,
+            'config': dict(self.config), **self.extra_state()}
+
+@patch
+def load_state_dict(self: Trainer, ck: dict):
+    "Restore a `state_dict()` (raises on a mismatch; callers that must not half-load keep a backup)."
+    self.model.load_state_dict(ck['model_state_dict'])
+    if set(ck['optimizer']) != set(self.optimizers):
+        raise ValueError(f'optimizers differ: checkpoint {sorted(ck["optimizer"])}, this run {sorted(self.optimizers)}')
+    for k, o in self.optimizers.items(): o.load_state_dict(ck['optimizer'][k])
+    self.schedulers, self._pending_schedulers = {}, dict(ck['scheduler']) or None
+    if ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])
+    self.early_stopping.load_state_dict(ck['early_stopping'])
+    self.epoch, self.batch_in_epoch, self.global_step = int(ck['epoch']), int(ck['batch_in_epoch']), int(ck['global_step'])
+    self.best_val_loss, self.best_state = float(ck['best_val_loss']), ck.get('best_state')
+    self.history, self.nonfinite = list(ck['history']), int(ck['nonfinite'])
+    self.epoch_sums = {k: v.cpu() for k, v in ck['epoch_sums'].items()} if ck['epoch_sums'] else self.zero_sums()
+    self.epoch_seconds = float(ck['epoch_seconds'])
+    if 'rng' in ck: restore_rng(ck['rng'])
+
+@patch
+def save(self: Trainer, kind: str) -> Path | None:
+    "Write `{out_dir}/{kind}.pt` (rank 0 only; None without an output directory)."
+    if not self.env.is_main or self.out_dir is None: return None
+    return save_checkpoint(self.out_dir / f'{kind}.pt', {**self.state_dict(), 'kind': kind})
+
+# %% ../nbs/foldtree2/30_engine.ipynb #e8cbbc95
+@patch
+def _end_epoch(self: Trainer, train: dict, val: dict, seconds: float) -> bool:
+    "Validation figures in: schedulers, early stopping, best weights, history, logs, checkpoints. True: stop."
+    key = self.monitor
+    monitor = val.get(f'val/{key}', train[key])
+    if self.sched_mode == 'epoch':
+        for s in self.schedulers.values(): s.step(monitor)
+    stop = self.early_stopping.should_stop = bool(broadcast_object(self.early_stopping.step(monitor)))
+    improved = monitor < self.best_val_loss
+    if improved:
+        self.best_val_loss = monitor
+        if self.loop['keep_best_weights']: self.best_state = {k: v.detach().clone().cpu() for k, v in self.model.state_dict().items()}
+    self.epoch += 1
+    rec = {'epoch': self.epoch, 'step': self.global_step, 'seconds': seconds, 'lr': self.lrs(), **self.record(train, val)}
+    self.history.append(rec); self.on_epoch(rec)
+    log_scalars(self.writer, 'epoch_train', train, self.epoch)
+    log_scalars(self.writer, 'epoch_val', {k.removeprefix('val/'): v for k, v in val.items()}, self.epoch)
+    self.writer.flush()
+    self.say(self.epoch_line(rec, improved))
+    if improved: self.save('best')
+    if self.loop['save_every'] and self.epoch % int(self.loop['save_every']) == 0: self.save(f'epoch_{self.epoch:04d}')
+    if self.loop['save_last']: self.save('last')
+    if stop:
+        self.say(f'early stopping: no improvement of the {"validation" if val else "training"} loss for '
+                      f'{self.early_stopping.num_bad_epochs} epochs')
+    return stop
+
+@patch
+def epoch_line(self: Trainer, rec: dict, improved: bool) -> str:
+    "The one log line of an epoch (subclasses may say more)."
+    v = rec.get(f'val/{self.monitor}')
+    return (f'epoch {rec["epoch"]}/{self.loop["epochs"]} step {rec["step"]}: train {rec[self.monitor]:.4f}'
+            + (f' val {v:.4f}' if v is not None else '') + f' | {rec["seconds"]:.1f}s' + (' *best*' if improved else ''))
+
+# %% ../nbs/foldtree2/30_engine.ipynb #a48c5f97
+@patch
+def fit(self: Trainer, train_batches, val_batches=None) -> float:
+    "Train up to `loop['epochs']` epochs (early stopping may end sooner); returns the best monitored loss."
+    handler = _install_sigint(self)
+    try:
+        while self.epoch < int(self.loop['epochs']) and not self.early_stopping.should_stop:
+            t0 = time.perf_counter()
+            train = self.train_epoch(train_batches(self.epoch))
+            broadcast_buffers(self.model)                  # rank 0's BatchNorm statistics everywhere
+            val = self.validate(val_batches()) if val_batches is not None else {}
+            if self._end_epoch(train, val, time.perf_counter() - t0): break
+            barrier()
+    except KeyboardInterrupt:
+        if self._snap is not None: self._restore(self._snap, rng=True); self._snap = None
+        p = self.save('interrupted')
+        self.say(f'interrupted: checkpoint of the last optimizer-step boundary written to {p}')
+        raise
+    finally:
+        _restore_sigint(handler)
+        self.writer.flush()
+    self.save('final')
+    return self.best_val_loss
+
+
+def _install_sigint(trainer):
+    "Turn Ctrl-C into a flag the loop reads at group boundaries (main thread only; elsewhere nothing changes)."
+    if threading.current_thread() is not threading.main_thread(): return None
+    def on_sigint(signum, frame):
+        if trainer._interrupt: raise KeyboardInterrupt        # a second Ctrl-C stops at once
+        trainer._interrupt = True
+    return signal.signal(signal.SIGINT, on_sigint)
+
+
+def _restore_sigint(old):
+    if old is not None: signal.signal(signal.SIGINT, old)

@@ -294,7 +294,7 @@ def held_out_items(model, held_out=None, errors: dict | None = None):
     if held_out is not None:
         return list(iter_graphs(held_out, errors, radius=model.radius)), {'source': [str(h) for h in np.atleast_1d(held_out)]}
     from foldtree2.data import StructureDataset
-    from foldtree2.train import split_indices
+    from foldtree2.data import split_indices
     cfg = model.config
     ds_path = cfg.get('dataset')
     if not ds_path or not Path(ds_path).exists():

@@ -18,7 +18,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from foldtree2.engine import (CheckpointError, ConfigError, SCHEDULES, explicit_cli_keys, load_config_file,
+from foldtree2.engine import (CheckpointError, ConfigError, SCHEDULES, console_logging, explicit_cli_keys, load_config_file,
                               merge_config, parser_defaults, types_from_parser, validate_config)
 from foldtree2.data import StoreError
 from foldtree2.losses import DEFAULT_WEIGHTS
@@ -158,6 +158,7 @@ def ensure_default_dataset(path=None) -> Path:
 def main(argv=None) -> int:
     "Console script `learn_monodecoder`: parse options and config, then `foldtree2.train.train`."
     parser = build_parser()
+    console_logging('foldtree2')
     try:
         cfg = resolve_config(argv, parser)
     except ConfigError as e:

@@ -3,32 +3,27 @@
 # %% ../nbs/foldtree2/40_train.ipynb #d7d651cb
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import time
-import warnings
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+from fastcore.basics import patch
 from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
-from tqdm.auto import tqdm
 
 from foldtree2 import engine
-from foldtree2.engine import (ConfigError, EarlyStopping, all_reduce_sum, amp_policy, get_scheduler, optimizer_step,
-                              load_checkpoint, make_writer, restore_rng, rng_state, save_checkpoint,
-                              seed_everything, unwrap_model)
+from foldtree2.engine import ConfigError, NonFiniteLossError, Trainer, load_checkpoint, seed_everything
 from foldtree2.optim import build_optimizers
-from foldtree2.data import GraphLoader, StructureDataset
+from foldtree2.data import GraphLoader, StructureDataset, split_indices
 from foldtree2.decoders import MODEL_DEFAULTS, build_model
 from foldtree2.losses import DEFAULT_WEIGHTS, monodecoder_loss
 from foldtree2.quantizer import code_entropy, commitment_schedule
 
 # %% auto #0
-__all__ = ['LOSS_TERMS', 'FEATURE_SIZE_KEYS', 'MODEL_KEYS', 'default_config', 'NonFiniteLossError', 'LossModel', 'split_indices',
-           'epoch_order', 'make_loader', 'evaluate', 'codebook_stats', 'train']
+__all__ = ['LOSS_TERMS', 'FEATURE_SIZE_KEYS', 'MODEL_KEYS', 'default_config', 'LossModel', 'epoch_order', 'make_loader',
+           'codebook_stats', 'loop_options', 'schedule_options', 'MonodecoderTrainer', 'build_trainer', 'train']
 
 # %% ../nbs/foldtree2/40_train.ipynb #6a4450be
 LOSS_TERMS = tuple(DEFAULT_WEIGHTS)
@@ -52,9 +47,6 @@ def default_config() -> dict:
     return cfg
 
 
-class NonFiniteLossError(RuntimeError):
-    "Raised after `max_nonfinite` consecutive accumulation groups with a non-finite loss or gradient."
-
 # %% ../nbs/foldtree2/40_train.ipynb #2148bf72
 class LossModel(nn.Module):
     "Encoder + decoder + `monodecoder_loss` as one module: forward(batch) -> (total, terms, indices, counts)."
@@ -68,17 +60,7 @@ class LossModel(nn.Module):
                                              mask_plddt=self.mask_plddt, plddt_threshold=self.plddt_threshold)
         return total, terms, out.indices, out.counts
 
-# %% ../nbs/foldtree2/40_train.ipynb #f16537ca
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    "(train, val) index lists: a seeded random `val_fraction` of `n` (at least one if the fraction > 0)."
-    if not 0.0 <= val_fraction < 1.0: raise ConfigError(f'val_fraction must be in [0, 1), got {val_fraction}')
-    n_val = int(round(val_fraction * n))
-    if val_fraction > 0 and n_val == 0 and n >= 2: n_val = 1
-    if n - n_val < 1: raise ConfigError(f'dataset of {n} structures leaves nothing to train on with val_fraction={val_fraction}')
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed))).tolist()
-    return sorted(perm[n_val:]), sorted(perm[:n_val])
-
-
+# %% ../nbs/foldtree2/40_train.ipynb #bd414953
 def epoch_order(train_idx: list[int], epoch: int, seed: int, env: engine.DistEnv) -> list[int]:
     "This rank's dataset indices for `epoch`, a pure function of (seed, epoch, rank)."
     if env.is_distributed:
@@ -95,62 +77,103 @@ def make_loader(dataset, indices: list[int], batch_size: int, num_workers: int =
     return GraphLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False, num_workers=num_workers,
                        generator=torch.Generator(), persistent_workers=False)
 
-# %% ../nbs/foldtree2/40_train.ipynb #790b63d9
-@torch.no_grad()
-def evaluate(model: LossModel, dataset, indices: list[int], batch_size: int, env: engine.DistEnv,
-             policy: engine.AmpPolicy, seed: int = 0) -> dict:
-    "Mean total and per-term loss (per structure) and code counts over `indices`, all-reduced over ranks."
-    model = unwrap_model(model)
-    was = model.training; model.eval()
-    mine = indices[env.rank::env.world_size]
-    K = model.encoder.vector_quantizer.num_embeddings
-    sums = torch.zeros(2 + len(LOSS_TERMS), dtype=torch.float64)   # total, n_graphs, terms...
-    counts = torch.zeros(K, dtype=torch.float64)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            for batch in make_loader(dataset, mine, batch_size):
-                batch = batch.to(env.device)
-                with policy.autocast():
-                    total, terms, idx, cnt = model(batch)
-                n = batch.num_graphs
-                sums[0] += float(total) * n; sums[1] += n
-                for i, k in enumerate(LOSS_TERMS):
-                    if k in terms: sums[2 + i] += float(terms[k]) * n
-                counts += cnt.detach().double().cpu()
-    finally:
-        model.train(was)
-    sums, counts = all_reduce_sum(sums.to(env.device)).cpu(), all_reduce_sum(counts.to(env.device)).cpu()
-    n = max(float(sums[1]), 1.0)
-    return {'total': float(sums[0]) / n, 'n': int(sums[1]),
-            'terms': {k: float(sums[2 + i]) / n for i, k in enumerate(LOSS_TERMS)}, 'counts': counts}
-
-
+# %% ../nbs/foldtree2/40_train.ipynb #daa5348c
 def codebook_stats(counts: torch.Tensor) -> tuple[float, float]:
     "(fraction of codes used, perplexity exp(H)) of a code-count vector."
     if counts.sum() <= 0: return 0.0, 0.0
     return float((counts > 0).double().mean()), math.exp(float(code_entropy(counts.double())))
 
-# %% ../nbs/foldtree2/40_train.ipynb #ee9943eb
-def _snapshot(model: LossModel, epoch: int, batch_in_epoch: int, step: int, acc: dict) -> dict:
-    "Model state + RNG + position + epoch accumulators at an optimizer-step boundary (checkpoints and skips use it)."
-    m = unwrap_model(model)
-    return {'encoder': copy.deepcopy(m.encoder.state_dict()), 'decoder': copy.deepcopy(m.decoder.state_dict()),
-            'rng': rng_state(), 'epoch': epoch, 'batch_in_epoch': batch_in_epoch, 'step': step,
-            'acc': copy.deepcopy(acc)}
+# %% ../nbs/foldtree2/40_train.ipynb #a70a51a3
+def loop_options(cfg: dict) -> dict:
+    "The engine's loop options from this trainer's option names."
+    return dict(epochs=int(cfg['epochs']), accum_steps=int(cfg['gradient_accumulation_steps']),
+                clip_grad_norm=cfg['clip_grad'], max_nonfinite=int(cfg['max_nonfinite']), log_every=1,
+                save_every=int(cfg['save_every'] or 0), progress=cfg['progress'], seed=int(cfg['seed']),
+                patience=cfg['early_stopping_patience'], min_delta=cfg['early_stopping_min_delta'])
 
 
-def _new_acc(K: int) -> dict:
-    "Accumulators of one epoch's training statistics (per-structure loss sums, counts, residues, code counts)."
-    return {'sum': {k: 0.0 for k in ('total', *LOSS_TERMS)}, 'n': 0, 'res': 0, 'secs': 0.0,
-            'counts': torch.zeros(K, dtype=torch.float64)}
+def schedule_options(cfg: dict) -> dict:
+    "The engine's `get_scheduler` arguments from this trainer's option names."
+    return dict(name=cfg['lr_schedule'], warmup_steps=cfg['warmup_steps'], warmup_ratio=cfg['warmup_ratio'],
+                min_lr=cfg['min_lr'], num_cycles=cfg['num_cycles'], power=cfg['lr_power'],
+                plateau_patience=cfg['plateau_patience'], plateau_factor=cfg['plateau_factor'])
+
+# %% ../nbs/foldtree2/40_train.ipynb #f02d612d
+class MonodecoderTrainer(Trainer):
+    "The engine's loop with the monodecoder's loss, sums and figures."
+    monitor = 'total'
+    log_name = 'foldtree2.train'
+
+    def zero_sums(self):
+        K = self.model.encoder.vector_quantizer.num_embeddings
+        return {**{k: torch.zeros((), dtype=torch.float64) for k in ('total', *LOSS_TERMS, 'n', 'res')},
+                'counts': torch.zeros(K, dtype=torch.float64)}
+
+    def loss(self, model, batch):
+        total, terms, _, counts = model(batch)
+        n = batch.num_graphs
+        return total, {'total': total.detach() * n, **{k: v.detach() * n for k, v in terms.items()}, 'n': n,
+                       'res': batch['res'].num_nodes, 'counts': counts.detach()}
+
+    def metrics(self, s, prefix='', seconds=None):
+        n = max(float(s['n']), 1.0)
+        usage, ppl = codebook_stats(s['counts'])
+        out = {f'{prefix}{k}': float(s[k]) / n for k in ('total', *LOSS_TERMS)}
+        out.update({f'{prefix}usage': usage, f'{prefix}perplexity': ppl, f'{prefix}codes': int((s['counts'] > 0).sum())})
+        if seconds: out['residues_per_s'] = float(s['res']) / seconds
+        return out
+
+# %% ../nbs/foldtree2/40_train.ipynb #c13e952d
+@patch
+def before_step(self: MonodecoderTrainer):
+    c = self.config
+    vq = self.model.encoder.vector_quantizer
+    vq.commitment_cost = commitment_schedule(self.global_step, final=c['commitment_cost'], start=c['commitment_start'],
+                                             warmup_steps=c['commitment_warmup_steps'])
+    self.writer.add_scalar('commitment_cost', vq.commitment_cost, self.global_step + 1)
+
+@patch
+def record(self: MonodecoderTrainer, train: dict, val: dict) -> dict:
+    v = bool(val)
+    return {'train': {k: train[k] for k in ('total', *LOSS_TERMS)}, 'val': val['val/total'] if v else None,
+            'val_terms': {k: val[f'val/{k}'] for k in LOSS_TERMS} if v else None, 'usage': train['usage'],
+            'perplexity': train['perplexity'], 'codes': train['codes'], 'val_usage': val['val/usage'] if v else None,
+            'residues_per_s': train.get('residues_per_s', 0.0)}
+
+@patch
+def epoch_line(self: MonodecoderTrainer, rec: dict, improved: bool) -> str:
+    K = self.model.encoder.vector_quantizer.num_embeddings
+    return (f'epoch {rec["epoch"]}/{self.loop["epochs"]} step {rec["step"]}: train {rec["train"]["total"]:.4f}'
+            + (f' val {rec["val"]:.4f}' if rec['val'] is not None else '')
+            + f' | aa {rec["train"]["x"]:.3f} codes {rec["codes"]}/{K} ppl {rec["perplexity"]:.1f}'
+            + f' | lr {", ".join(f"{v:.2e}" for v in dict.fromkeys(rec["lr"].values()))}'
+            + f' | {rec["seconds"]:.1f}s, train {rec["residues_per_s"]:.0f} res/s' + (' *best*' if improved else ''))
+
+# %% ../nbs/foldtree2/40_train.ipynb #c4df9c56
+def _check_resumable(ck: dict, cfg: dict):
+    for k in MODEL_KEYS:
+        if k in ck['config'] and ck['config'][k] != cfg[k]:
+            raise ConfigError(f'{cfg["resume"]}: checkpoint was trained with {k}={ck["config"][k]!r}, '
+                              f'this run has {k}={cfg[k]!r}')
 
 
-def _restore_model(model: LossModel, snap: dict):
-    m = unwrap_model(model)
-    m.encoder.load_state_dict(snap['encoder']); m.decoder.load_state_dict(snap['decoder'])
+def build_trainer(cfg: dict, dataset, sample, env: engine.DistEnv) -> MonodecoderTrainer:
+    "Model, optimizers and the trainer for config `cfg` (feature sizes from `sample`, one graph of `dataset`)."
+    encoder, decoder = build_model(cfg, sample=sample)
+    weights = {k: float(cfg[f'{k}_weight']) for k in LOSS_TERMS}
+    model = LossModel(encoder, decoder, weights, cfg['mask_plddt'], cfg['plddt_threshold'])
+    muon_enc, muon_dec = cfg['use_muon_encoder'], cfg['use_muon_decoders']
+    if cfg['use_muon'] and not (muon_enc or muon_dec): muon_enc = muon_dec = True
+    opts = build_optimizers(encoder, decoder, use_muon=cfg['use_muon'], muon_encoder=muon_enc, muon_decoders=muon_dec,
+                            learning_rate=cfg['learning_rate'], muon_lr=cfg['muon_lr'], adamw_lr=cfg['adamw_lr'],
+                            weight_decay=cfg['weight_decay'])
+    t = MonodecoderTrainer(model, opts, cfg, loop_options(cfg), schedule_options(cfg), env=env,
+                           amp=cfg['mixed_precision'], out_dir=cfg['output_dir'], find_unused_parameters=True,
+                           log_dir=(cfg['tensorboard'] or Path(cfg['output_dir']) / 'tensorboard') if env.is_main else None)
+    t.extra_state = lambda: {'in_channels': sample['res'].x.shape[1], 'radius': getattr(dataset, 'radius', None)}
+    return t
 
-
+# %% ../nbs/foldtree2/40_train.ipynb #1da5c4cd
 def train(cfg: dict, dataset=None, on_step=None) -> dict:
     """Train encoder + decoders with config `cfg` (keys of `default_config()`; missing keys take defaults).
     `dataset`: a `StructureDataset`-like object (default: `StructureDataset(cfg['dataset'])`).
@@ -169,224 +192,39 @@ def train(cfg: dict, dataset=None, on_step=None) -> dict:
 
 
 def _train(cfg: dict, env: engine.DistEnv, dataset, on_step) -> dict:
-    say = (lambda *a: tqdm.write(' '.join(str(x) for x in a))) if env.is_main else (lambda *a: None)
-    out_dir = Path(cfg['output_dir'])
-    if env.is_main: out_dir.mkdir(parents=True, exist_ok=True)
-
-    # ---- data ---------------------------------------------------------------------------------------
     seed_everything(cfg['seed'])
     if dataset is None:
         if not cfg['dataset']: raise ConfigError('no dataset: give --dataset FILE.h5 (or --default)')
         dataset = StructureDataset(cfg['dataset'])
-    train_idx, val_idx = split_indices(len(dataset), cfg['val_fraction'], cfg['seed'])
-    bs, A = int(cfg['batch_size']), int(cfg['gradient_accumulation_steps'])
-    if bs < 1 or A < 1: raise ConfigError('batch_size and gradient_accumulation_steps must be >= 1')
+    bs = int(cfg['batch_size'])
+    if bs < 1 or int(cfg['gradient_accumulation_steps']) < 1:
+        raise ConfigError('batch_size and gradient_accumulation_steps must be >= 1')
+    try: train_idx, val_idx = split_indices(len(dataset), cfg['val_fraction'], cfg['seed'])
+    except ValueError as e: raise ConfigError(str(e)) from None
+    t = build_trainer(cfg, dataset, dataset[train_idx[0]], env)
+    if on_step is not None:
+        t.on_step = lambda info: on_step({**info, 'encoder': t.model.encoder, 'decoder': t.model.decoder})
     n_batches = math.ceil(len(epoch_order(train_idx, 0, cfg['seed'], env)) / bs)
-    steps_per_epoch = math.ceil(n_batches / A)
-    total_steps = steps_per_epoch * int(cfg['epochs'])
-
-    # ---- model, optimizers, schedulers, AMP ---------------------------------------------------------
-    sample = dataset[train_idx[0]]
-    in_channels = sample['res'].x.shape[1]
-    encoder, decoder = build_model(cfg, sample=sample)
-    encoder.to(env.device); decoder.to(env.device)
-    weights = {k: float(cfg[f'{k}_weight']) for k in LOSS_TERMS}
-    model = LossModel(encoder, decoder, weights, cfg['mask_plddt'], cfg['plddt_threshold']).to(env.device)
-    if env.is_distributed:
-        model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-    muon_enc, muon_dec = cfg['use_muon_encoder'], cfg['use_muon_decoders']
-    if cfg['use_muon'] and not (muon_enc or muon_dec): muon_enc = muon_dec = True
-    opts = build_optimizers(encoder, decoder, use_muon=cfg['use_muon'], muon_encoder=muon_enc,
-                            muon_decoders=muon_dec, learning_rate=cfg['learning_rate'], muon_lr=cfg['muon_lr'],
-                            adamw_lr=cfg['adamw_lr'], weight_decay=cfg['weight_decay'])
-    scheds, sched_mode = {}, 'step'
-    for name, opt in opts.items():
-        s, sched_mode = get_scheduler(opt, cfg['lr_schedule'], total_steps, warmup_steps=cfg['warmup_steps'],
-                                      warmup_ratio=cfg['warmup_ratio'], min_lr=cfg['min_lr'],
-                                      num_cycles=cfg['num_cycles'], power=cfg['lr_power'],
-                                      plateau_patience=cfg['plateau_patience'], plateau_factor=cfg['plateau_factor'])
-        if s is not None: scheds[name] = s
-    policy = amp_policy(env.device, cfg['mixed_precision'])
-    scaler = policy.make_scaler()
-    stopper = EarlyStopping(cfg['early_stopping_patience'], cfg['early_stopping_min_delta'])
-    params = [p for o in opts.values() for g in o.param_groups for p in g['params']]
-    vq = encoder.vector_quantizer
-    K = vq.num_embeddings
-    n_params = sum(p.numel() for m in (encoder, decoder) for p in m.parameters())
-    say(f'foldtree2 train: {len(train_idx)} train / {len(val_idx)} val structures, {n_batches} batches of '
-        f'{bs} per epoch{f" per rank (x{env.world_size})" if env.is_distributed else ""}, accumulation {A} -> '
-        f'{steps_per_epoch} optimizer steps/epoch, {total_steps} total; {n_params:,} parameters; '
-        f'optimizers {", ".join(opts)}; schedule {cfg["lr_schedule"]}')
-    say(f'mixed precision: {policy.reason}')
-
-    # ---- state, resume --------------------------------------------------------------------------------
-    epoch, batch_in_epoch, step, nonfinite = 0, 0, 0, 0
-    best, history, acc = math.inf, [], _new_acc(K)
+    total_steps = math.ceil(n_batches / t.loop['accum_steps']) * t.loop['epochs']
+    n_params = sum(p.numel() for p in t.model.parameters())
+    t.say(f'foldtree2 train: {len(train_idx)} train / {len(val_idx)} val structures, {n_batches} batches of {bs} '
+               f'per epoch{f" per rank (x{env.world_size})" if env.is_distributed else ""}, accumulation '
+               f'{t.loop["accum_steps"]} -> {total_steps // t.loop["epochs"]} optimizer steps/epoch, {total_steps} total; '
+               f'{n_params:,} parameters; optimizers {", ".join(t.optimizers)}; schedule {cfg["lr_schedule"]}')
+    t.say(f'mixed precision: {t.amp.reason}')
     if cfg['resume']:
         ck = load_checkpoint(cfg['resume'], map_location=env.device)
-        for k in MODEL_KEYS:
-            if k in ck['config'] and ck['config'][k] != cfg[k]:
-                raise ConfigError(f'{cfg["resume"]}: checkpoint was trained with {k}={ck["config"][k]!r}, '
-                                 f'this run has {k}={cfg[k]!r}')
-        encoder.load_state_dict(ck['model']['encoder']); decoder.load_state_dict(ck['model']['decoder'])
-        for name, opt in opts.items(): opt.load_state_dict(ck['optimizers'][name])
-        for name, s in scheds.items(): s.load_state_dict(ck['schedulers'][name])
-        scaler.load_state_dict(ck['scaler'])
-        stopper.load_state_dict(ck['early_stopping'])
-        epoch, batch_in_epoch, step = ck['epoch'], ck['batch_in_epoch'], ck['step']
-        best, history, nonfinite, acc = ck['best'], list(ck['history']), ck['nonfinite'], ck['epoch_acc']
-        acc['counts'] = acc['counts'].cpu()
-        restore_rng(ck['rng'])
-        say(f'resumed from {cfg["resume"]}: epoch {epoch + 1}, batch {batch_in_epoch}, optimizer step {step}')
-    writer = make_writer(cfg['tensorboard'] or out_dir / 'tensorboard', enabled=env.is_main)
-    snap = _snapshot(model, epoch, batch_in_epoch, step, acc)
-
-    def save(kind: str) -> Path | None:
-        "Write checkpoint `kind`.pt from the last snapshot (rank 0 only)."
-        if not env.is_main: return None
-        state = {'model': {'encoder': snap['encoder'], 'decoder': snap['decoder']}, 'rng': snap['rng'],
-                 'optimizers': {k: o.state_dict() for k, o in opts.items()},
-                 'schedulers': {k: s.state_dict() for k, s in scheds.items()}, 'scaler': scaler.state_dict(),
-                 'early_stopping': stopper.state_dict(), 'epoch': snap['epoch'],
-                 'batch_in_epoch': snap['batch_in_epoch'], 'step': snap['step'], 'best': best,
-                 'history': history, 'nonfinite': nonfinite, 'epoch_acc': snap['acc'], 'config': cfg, 'kind': kind,
-                 'in_channels': in_channels, 'radius': getattr(dataset, 'radius', None)}
-        return save_checkpoint(out_dir / f'{kind}.pt', state)
-
-    # ---- epochs ---------------------------------------------------------------------------------------
-    stopped_early = False
-    try:
-        while epoch < int(cfg['epochs']):
-            t0 = time.time()
-            order = epoch_order(train_idx, epoch, cfg['seed'], env)
-            batches = [order[i:i + bs] for i in range(0, len(order), bs)]
-            b = batch_in_epoch
-            it = iter(make_loader(dataset, [i for bb in batches[b:] for i in bb], bs, cfg['num_workers']))
-            model.train()
-            bar = tqdm(total=len(batches), initial=b, desc=f'epoch {epoch + 1}/{cfg["epochs"]}',
-                       disable=not (env.is_main and cfg['progress']), leave=False, dynamic_ncols=True)
-            while b < len(batches):
-                g_end = min(len(batches), (b // A + 1) * A)        # groups are aligned to the epoch start
-                gsize = g_end - b
-                vq.commitment_cost = commitment_schedule(step, final=cfg['commitment_cost'],
-                                                         start=cfg['commitment_start'],
-                                                         warmup_steps=cfg['commitment_warmup_steps'])
-                ok, g_terms, g_counts, g_res, g_n = True, {}, torch.zeros(K, dtype=torch.float64), 0, 0
-                tg = time.time()
-                for j in range(gsize):
-                    batch = next(it).to(env.device)
-                    bar.update(1)
-                    if not ok: continue                                # rest of a skipped group
-                    last = j == gsize - 1
-                    sync = contextlib.nullcontext() if (last or not env.is_distributed) else model.no_sync()
-                    with sync:
-                        with policy.autocast():
-                            total, terms, idx, counts = model(batch)
-                        finite = bool(torch.isfinite(total.detach()))
-                        if env.is_distributed:
-                            finite = all_reduce_sum(torch.tensor([float(not finite)], device=env.device)).item() == 0
-                        if not finite:
-                            ok = False
-                            if env.is_distributed: (total * 0).backward()    # keep DDP's reducer in step
-                            continue
-                        scaler.scale(total / gsize).backward()
-                    n = batch.num_graphs
-                    g_n += n; g_res += batch['res'].num_nodes
-                    for k, v in (('total', total), *terms.items()):
-                        g_terms[k] = g_terms.get(k, 0.0) + float(v.detach()) * n
-                    g_counts += counts.detach().double().cpu()
-                grad_norm = math.nan
-                if ok:
-                    lrs = {gr.get('name', f'{k}_{i}'): gr['lr'] for k, o in opts.items() for i, gr in enumerate(o.param_groups)}
-                    ok, grad_norm = optimizer_step(opts.values(), scaler, params, cfg['clip_grad'],
-                                                   scheds.values() if sched_mode == 'step' else ())
-                if ok:
-                    step += 1; nonfinite = 0
-                else:
-                    if scaler.is_enabled() and g_n: scaler.update()
-                    nonfinite += 1
-                    _restore_model(model, snap)
-                    warnings.warn(f'non-finite loss or gradient in epoch {epoch + 1}, batches {b}-{g_end - 1}: '
-                                  f'optimizer step skipped ({nonfinite} in a row)')
-                for o in opts.values(): o.zero_grad(set_to_none=True)
-                b = g_end
-                if ok:
-                    for k, v in g_terms.items(): acc['sum'][k] = acc['sum'].get(k, 0.0) + v
-                    acc['n'] += g_n; acc['res'] += g_res; acc['counts'] += g_counts; acc['secs'] += time.time() - tg
-                snap = _snapshot(model, epoch, b, step, acc)
-                if not ok:
-                    if nonfinite >= int(cfg['max_nonfinite']):
-                        save('nonfinite')
-                        raise NonFiniteLossError(f'{nonfinite} consecutive optimizer steps with a non-finite '
-                                                 f'loss or gradient; last good state saved to {out_dir / "nonfinite.pt"}')
-                    continue
-                # ---- per-step logging ----
-                usage, ppl = codebook_stats(g_counts)
-                writer.add_scalar('train_step/total', g_terms['total'] / g_n, step)
-                for k, v in g_terms.items():
-                    if k != 'total': writer.add_scalar(f'train_step/{k}', v / g_n, step)
-                for name, lr in lrs.items(): writer.add_scalar(f'lr/{name}', lr, step)    # LR this step used
-                writer.add_scalar('commitment_cost', vq.commitment_cost, step)
-                writer.add_scalar('grad_norm', grad_norm, step)
-                writer.add_scalar('codebook_step/usage', usage, step)
-                writer.add_scalar('codebook_step/perplexity', ppl, step)
-                bar.set_postfix(loss=f'{g_terms["total"] / g_n:.3f}', codes=int((g_counts > 0).sum()))
-                if on_step is not None:
-                    on_step({'step': step, 'epoch': epoch, 'batch_in_epoch': b, 'loss': g_terms['total'] / g_n,
-                             'grad_norm': grad_norm, 'encoder': encoder, 'decoder': decoder})
-            bar.close()
-
-            # ---- end of epoch: all-reduced train stats, validation, schedulers, stopping, checkpoints ----
-            red = all_reduce_sum(torch.tensor([acc['sum'].get(k, 0.0) for k in ('total', *LOSS_TERMS)]
-                                              + [acc['n'], acc['res']], dtype=torch.float64, device=env.device)).cpu()
-            ep_counts = all_reduce_sum(acc['counts'].clone().to(env.device)).cpu()
-            n_tot = max(float(red[-2]), 1.0)
-            tr_loss = {k: float(red[i]) / n_tot for i, k in enumerate(('total', *LOSS_TERMS))}
-            usage, ppl = codebook_stats(ep_counts)
-            engine.broadcast_buffers(unwrap_model(model), src=0)     # rank 0's BatchNorm statistics everywhere
-            val = evaluate(model, dataset, val_idx, bs, env, policy, cfg['seed']) if val_idx else None
-            monitor = val['total'] if val else tr_loss['total']
-            if sched_mode == 'epoch':
-                for s in scheds.values(): s.step(monitor)
-            stop = stopper.step(monitor)
-            improved = monitor < best
-            best = min(best, monitor)
-            secs = time.time() - t0
-            rec = {'epoch': epoch + 1, 'step': step, 'train': tr_loss, 'val': val['total'] if val else None,
-                   'val_terms': val['terms'] if val else None, 'usage': usage, 'perplexity': ppl,
-                   'val_usage': codebook_stats(val['counts'])[0] if val else None,
-                   'residues_per_s': float(red[-1]) / max(acc['secs'], 1e-9), 'seconds': secs,
-                   'lr': {gr.get('name', k): gr['lr'] for k, o in opts.items() for gr in o.param_groups}}
-            history.append(rec)
-            epoch += 1; batch_in_epoch = 0; acc = _new_acc(K)
-            snap = _snapshot(model, epoch, 0, step, acc)
-            for k, v in tr_loss.items(): writer.add_scalar(f'epoch_train/{k}', v, epoch)
-            if val:
-                writer.add_scalar('epoch_val/total', val['total'], epoch)
-                for k, v in val['terms'].items(): writer.add_scalar(f'epoch_val/{k}', v, epoch)
-                writer.add_scalar('codebook/val_usage', rec['val_usage'], epoch)
-            writer.add_scalar('codebook/usage', usage, epoch); writer.add_scalar('codebook/perplexity', ppl, epoch)
-            writer.add_scalar('throughput/residues_per_s', rec['residues_per_s'], epoch)
-            writer.flush()
-            say(f'epoch {epoch}/{cfg["epochs"]} step {step}: train {tr_loss["total"]:.4f}'
-                + (f' val {val["total"]:.4f}' if val else '')
-                + f' | aa {tr_loss["x"]:.3f} codes {int((ep_counts > 0).sum())}/{K} ppl {ppl:.1f}'
-                + f' | lr {", ".join(f"{v:.2e}" for v in dict.fromkeys(rec["lr"].values()))}'
-                + f' | {secs:.1f}s, train {rec["residues_per_s"]:.0f} res/s' + (' *best*' if improved else ''))
-            if improved: save('best')
-            if cfg['save_every'] and epoch % int(cfg['save_every']) == 0: save(f'epoch_{epoch:04d}')
-            if stop:
-                stopped_early = True
-                say(f'early stopping: no improvement of the {"validation" if val else "training"} loss for '
-                    f'{stopper.num_bad_epochs} epochs')
-                break
-    except KeyboardInterrupt:
-        p = save('interrupted')
-        say(f'interrupted: checkpoint of the last optimizer-step boundary written to {p}')
-        writer.close()
-        raise
-    final = save('final')
-    writer.close()
-    return {'history': history, 'best': best, 'step': step, 'epoch': epoch, 'stopped_early': stopped_early,
-            'final_checkpoint': final, 'output_dir': out_dir, 'amp': policy, 'total_steps': total_steps,
-            'encoder': encoder, 'decoder': decoder}
+        _check_resumable(ck, cfg)
+        t.load_state_dict(ck)
+        t.say(f'resumed from {cfg["resume"]}: epoch {t.epoch + 1}, batch {t.batch_in_epoch}, optimizer step {t.global_step}')
+    if env.is_main: Path(cfg['output_dir']).mkdir(parents=True, exist_ok=True)
+    def batches(epoch):
+        order = epoch_order(train_idx, epoch, cfg['seed'], env)[t.batch_in_epoch * bs:]
+        return make_loader(dataset, order, bs, cfg['num_workers'])
+    mine = val_idx[env.rank::env.world_size]
+    t.fit(batches, (lambda: make_loader(dataset, mine, bs)) if val_idx else None)
+    t.writer.close()
+    return {'history': t.history, 'best': t.best_val_loss, 'step': t.global_step, 'epoch': t.epoch,
+            'stopped_early': t.early_stopping.should_stop, 'final_checkpoint': Path(cfg['output_dir']) / 'final.pt',
+            'output_dir': Path(cfg['output_dir']), 'amp': t.amp, 'total_steps': total_steps,
+            'encoder': t.model.encoder, 'decoder': t.model.decoder}

@@ -163,7 +163,7 @@ def test_load_checkpoint_failures(store_path, trained, tmp_path, caplog, case):
         EMPROTTrainer(small_config(store_path), cluster_lookup=other).save_checkpoint(path); expect = 'different codebook'
     elif case == 'bad_optimizer_state':        # passes the checks, fails half-way: model already loaded -> rolled back
         ck = engine.load_checkpoint(good)
-        ck['optimizer']['param_groups'] = ck['optimizer']['param_groups'][:1]
+        ck['optimizer']['adamw']['param_groups'] = ck['optimizer']['adamw']['param_groups'][:1]   # optimizers by name
         torch.save(ck, path); expect = 'previous state kept'
     before = _state(t)
     with caplog.at_level(logging.ERROR, logger='emprot.training'):

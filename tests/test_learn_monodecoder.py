@@ -39,11 +39,16 @@ TINY = {'hidden_channels': [8, 8], 'nheads': 2, 'embedding_dim': 8, 'num_embeddi
 def data(tmp_path_factory):
     d = tmp_path_factory.mktemp('lm')
     short = [str(f) for f in default_structure_files() if f.name[:5] in SHORT]
-    assert pdbs_to_graphs([*short, '-o', str(d / 'tiny.h5'), '--experimental', '-q']) == 0
+    assert pdbs_to_graphs([*short, '-o', str(d / 'tiny.h5'), '--experimental', '--no-progress']) == 0
     afdb = [str(f) for f in sorted(AFDB.glob('*.pdb.gz'))[:3]]
-    assert pdbs_to_graphs([*afdb, '-o', str(d / 'afdb.h5'), '--alphafold', '-q']) == 0
+    assert pdbs_to_graphs([*afdb, '-o', str(d / 'afdb.h5'), '--alphafold', '--no-progress']) == 0
     (d / 'tiny.yaml').write_text(yaml.safe_dump(TINY))
     return d
+
+
+def part(ck, name):
+    "The `name` (encoder/decoder) weights of a trainer checkpoint (`model_state_dict` holds both, prefixed)."
+    return {k[len(name) + 1:]: v for k, v in ck['model_state_dict'].items() if k.startswith(name + '.')}
 
 
 def run(data, out, *extra, dataset='tiny.h5', config='tiny.yaml'):
@@ -54,8 +59,8 @@ def run(data, out, *extra, dataset='tiny.h5', config='tiny.yaml'):
 
 
 def params(ck):
-    return {**{f'e.{k}': v for k, v in ck['model']['encoder'].items()},
-            **{f'd.{k}': v for k, v in ck['model']['decoder'].items()}}
+    return {**{f'e.{k}': v for k, v in part(ck, 'encoder').items()},
+            **{f'd.{k}': v for k, v in part(ck, 'decoder').items()}}
 
 
 def differ(a, b) -> bool:
@@ -111,7 +116,7 @@ def test_issue_commands_e100(data, tmp_path, extra):
     assert (c['epochs'], c['batch_size'], c['learning_rate']) == (100, 20, 1e-4)
     assert len(ck['history']) == 2 and 'early stopping' in p.stdout + p.stderr
     if '--use-muon' in extra:
-        assert sorted(ck['optimizers']) == ['adamw', 'muon'] and c['muon_lr'] == 0.02 and c['adamw_lr'] == 3e-4
+        assert sorted(ck['optimizer']) == ['adamw', 'muon'] and c['muon_lr'] == 0.02 and c['adamw_lr'] == 3e-4
     if '--mask-plddt' in extra:
         assert c['mask_plddt'] and c['plddt_threshold'] == 0.3
     assert 'mixed precision: CPU: autocast off' in p.stdout + p.stderr
@@ -172,7 +177,7 @@ PARAM_CHANGING = {
 def test_option_changes_parameters(data, base, tmp_path, key):
     if key == 'dataset':
         short = [str(f) for f in default_structure_files() if f.name[:5] in SHORT[:4]]
-        assert pdbs_to_graphs([*short, '-o', str(tmp_path / 'other.h5'), '--experimental', '-q']) == 0
+        assert pdbs_to_graphs([*short, '-o', str(tmp_path / 'other.h5'), '--experimental', '--no-progress']) == 0
         rc, ck = run(data, tmp_path / 'o', '-d', tmp_path / 'other.h5')
     else:
         rc, ck = run(data, tmp_path / 'o', *PARAM_CHANGING[key])
@@ -207,14 +212,14 @@ def test_schedule_options_change_lr(data, base, tmp_path):
     # behaviour on given loss sequences is tested in the engine notebook); the LR stays constant within an epoch
     rc, pl = run(data, tmp_path / 'pl', '-e', '2', '--lr-schedule', 'plateau', '--plateau-patience', '3',
                  '--plateau-factor', '0.2')
-    s = pl['schedulers']['adamw']
-    assert (s['patience'], s['factor'], s['mode']) == (3, 0.2, 'min') and 'patience' not in base['schedulers']['adamw']
+    s = pl['scheduler']['adamw']
+    assert (s['patience'], s['factor'], s['mode']) == (3, 0.2, 'min') and 'patience' not in base['scheduler']['adamw']
     assert set(pl['history'][0]['lr'].values()) == {1e-3}
 
 
 def test_muon_options(data, tmp_path):
     def muon_params(ck):
-        return sum(len(g['params']) for g in ck['optimizers']['muon']['param_groups'])
+        return sum(len(g['params']) for g in ck['optimizer']['muon']['param_groups'])
     rc, both = run(data, tmp_path / 'both', '--use-muon')
     rc, enc = run(data, tmp_path / 'enc', '--use-muon', '--use-muon-encoder')
     rc, dec = run(data, tmp_path / 'dec', '--use-muon', '--use-muon-decoders')
@@ -224,7 +229,7 @@ def test_muon_options(data, tmp_path):
     assert lr['history'][0]['lr'] == {'muon': 0.05, 'adamw_decay': 1e-2, 'adamw_no_decay': 1e-2}
     with pytest.warns(UserWarning, match='no effect without --use-muon'):
         rc, _ = run(data, tmp_path / 'warn', '--use-muon-encoder')
-    assert 'muon' not in _['optimizers']
+    assert 'muon' not in _['optimizer']
 
 
 MODEL_OPTIONS = {   # option -> (flags, what must differ in the built model)
@@ -267,8 +272,8 @@ def test_model_option_changes_model(data, key):
 def test_model_option_trains(data, base, tmp_path):
     "A non-default model from options trains end to end (SAGE, EMA, 3 layers, sequence decoder only)."
     rc, ck = run(data, tmp_path / 'm', '--conv', 'sage', '--EMA', '--hidden-channels', '8', '8', '8', '--decoders', 'sequence')
-    assert rc == 0 and 'vector_quantizer.ema_count' in ck['model']['encoder']
-    assert not any(k.startswith('decoders.geometry') for k in ck['model']['decoder'])
+    assert rc == 0 and 'vector_quantizer.ema_count' in part(ck, 'encoder')
+    assert not any(k.startswith('decoders.geometry') for k in part(ck, 'decoder'))
 
 
 def test_commitment_schedule_options(data, tmp_path):
@@ -290,9 +295,9 @@ def test_output_files_options(data, tmp_path):
 
 def test_val_fraction(data, tmp_path):
     rc, none = run(data, tmp_path / 'a', '--val-fraction', '0')
-    assert rc == 0 and none['history'][0]['val'] is None and none['step'] == 3          # 6 train, batches of 2
+    assert rc == 0 and none['history'][0]['val'] is None and none['global_step'] == 3          # 6 train, batches of 2
     rc, half = run(data, tmp_path / 'b', '--val-fraction', '0.5')
-    assert half['history'][0]['val'] is not None and half['step'] == 2                  # 3 train
+    assert half['history'][0]['val'] is not None and half['global_step'] == 2                  # 3 train
 
 
 def test_mixed_precision_reported(data, tmp_path, capsys):
@@ -347,7 +352,7 @@ def test_default_dataset(tmp_path, monkeypatch):
     ck = load_checkpoint(tmp_path / 'o' / 'final.pt')
     assert ck['config']['dataset'] == str(tmp_path / 'cache' / 'default_structures.h5')
     n = len(default_structure_files())
-    assert ck['history'][0]['residues_per_s'] > 0 and ck['step'] == -(-(n - round(0.9 * n)) // 2)
+    assert ck['history'][0]['residues_per_s'] > 0 and ck['global_step'] == -(-(n - round(0.9 * n)) // 2)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -356,7 +361,7 @@ def test_default_dataset(tmp_path, monkeypatch):
 def test_resume_bit_identical(data, tmp_path, monkeypatch):
     args = ['-e', '2', '-ga', '2', '-bs', '1', '--use-muon', '--EMA']          # 4 train -> 2 steps per epoch
     rc, full = run(data, tmp_path / 'full', *args)
-    assert rc == 0 and full['step'] == 4
+    assert rc == 0 and full['global_step'] == 4
 
     def stop_after(k):
         def hook(info):
@@ -366,10 +371,10 @@ def test_resume_bit_identical(data, tmp_path, monkeypatch):
     rc, _ = run(data, tmp_path / 'cut', *args)
     assert rc == 130
     cut = load_checkpoint(tmp_path / 'cut' / 'interrupted.pt')
-    assert (cut['step'], cut['epoch'], cut['batch_in_epoch']) == (3, 1, 2)
+    assert (cut['global_step'], cut['epoch'], cut['batch_in_epoch']) == (3, 1, 2)
     monkeypatch.setattr(lm, 'train', real_train)
     rc, resumed = run(data, tmp_path / 'cut', *args, '--resume', tmp_path / 'cut' / 'interrupted.pt')
-    assert rc == 0 and resumed['step'] == 4
+    assert rc == 0 and resumed['global_step'] == 4
     pf, pr = params(full), params(resumed)
     assert sorted(pf) == sorted(pr) and all(torch.equal(pf[k], pr[k]) for k in pf)
     timing = ('seconds', 'residues_per_s')
@@ -448,19 +453,19 @@ def test_ctrl_c_writes_checkpoint_and_resumes(data, tmp_path):
     assert proc.returncode == 130, ''.join(lines) + rest
     assert 'interrupted: checkpoint' in rest
     ck = load_checkpoint(tmp_path / 'out' / 'interrupted.pt')
-    assert ck['step'] >= 2 and ck['kind'] == 'interrupted'
+    assert ck['global_step'] >= 2 and ck['kind'] == 'interrupted'
     rc = lm.main(['-d', str(data / 'tiny.h5'), '--config', str(data / 'tiny.yaml'), '-e', str(ck['epoch'] + 1),
                   '-o', str(tmp_path / 'out'), '--resume', str(tmp_path / 'out' / 'interrupted.pt')])
     assert rc == 0
     fin = load_checkpoint(tmp_path / 'out' / 'final.pt')
-    assert fin['epoch'] == ck['epoch'] + 1 and fin['step'] > ck['step']
+    assert fin['epoch'] == ck['epoch'] + 1 and fin['global_step'] > ck['global_step']
 
 
 def test_checkpoint_records_contact_radius(data, tmp_path):
     "Encoding/evaluation must rebuild graphs with the radius the model was trained on, not a hard-coded 15 Å."
     from foldtree2.alphabet import load_model
     short = [str(f) for f in default_structure_files() if f.name[:5] in SHORT]
-    assert pdbs_to_graphs([*short, '-o', str(tmp_path / 'r10.h5'), '--radius', '10', '--experimental', '-q']) == 0
+    assert pdbs_to_graphs([*short, '-o', str(tmp_path / 'r10.h5'), '--radius', '10', '--experimental', '--no-progress']) == 0
     rc, ck = run(data, tmp_path / 'o', dataset=str(tmp_path / 'r10.h5'))
     assert rc == 0 and ck['radius'] == 10.0
     assert load_model(tmp_path / 'o' / 'final.pt', device='cpu').radius == 10.0

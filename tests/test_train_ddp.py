@@ -78,7 +78,8 @@ def test_train_two_gloo_processes(store, tmp_path):
     assert len(list((run / 'tensorboard').glob('events.*'))) == 1      # rank 0 only
     from foldtree2.engine import load_checkpoint
     ck = load_checkpoint(run / 'final.pt')
-    assert all(torch.equal(ck['model']['encoder'][k], p[0][f'e.{k}']) for k in ck['model']['encoder'])
+    enc = {k[8:]: v for k, v in ck['model_state_dict'].items() if k.startswith('encoder.')}
+    assert enc and all(torch.equal(enc[k], p[0][f'e.{k}']) for k in enc)
     assert 'early stopping' in proc.stdout + proc.stderr or not r[0]['stopped_early']
 
 

@@ -3,7 +3,7 @@ spread of its held-out figures. The seed sets the weights' initialisation, the b
 50 structures are held out, so the spread is what a user on another machine should expect (CPU kernels differ
 between machines: one machine's run does not reproduce bit for bit on another).
 
-    python bench/main_job_seeds.py [--seeds 0 1 2] [--out bench/results/main_job]
+    python bench/check_main_job_seeds.py [--seeds 0 1 2] [--out bench/results/check_main_job_seeds]
 
 Per seed: `learn_monodecoder --default -e 40 -lr 1e-3 --EMA --encoder-input structure --val-fraction 0.2
 --seed S`, then `foldtree2-evaluate best.pt` twice (held-out report; homolog report on the 32 AlphaFold models
@@ -15,12 +15,13 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from foldtree2.structures import AFDB_RRNPPA
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: `bench.common`
+from bench.common import RESULTS, ROOT, command, timed, write_json
+
 TRAIN = ['--default', '-e', '40', '-lr', '1e-3', '--EMA', '--encoder-input', 'structure', '--val-fraction', '0.2',
          '--no-progress']
 
@@ -48,7 +49,7 @@ def run(cmd, log):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'main_job'))
+    ap.add_argument('--out', default=str(RESULTS / 'check_main_job_seeds'))
     a = ap.parse_args(argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     bindir = Path(sys.executable).parent
@@ -56,11 +57,9 @@ def main(argv=None):
     for s in a.seeds:
         d = out / f'seed_{s}'; d.mkdir(exist_ok=True)
         model = ROOT / 'bench' / 'out' / 'main_job' / f'seed_{s}'   # checkpoints stay out of git
-        t0 = time.time()
-        run([bindir / 'learn_monodecoder', *TRAIN, '--seed', str(s), '-o', model], d / 'train.log')
-        t_train = time.time() - t0
-        run([bindir / 'foldtree2-evaluate', model / 'best.pt', '-o', d / 'report', '--no-progress'], d / 'evaluate.log')
-        t_job = time.time() - t0
+        with timed() as tt: run([bindir / 'learn_monodecoder', *TRAIN, '--seed', str(s), '-o', model], d / 'train.log')
+        with timed() as te: run([bindir / 'foldtree2-evaluate', model / 'best.pt', '-o', d / 'report', '--no-progress'], d / 'evaluate.log')
+        t_train, t_job = tt.wall, tt.wall + te.wall
         run([bindir / 'foldtree2-evaluate', model / 'best.pt', '-o', d / 'report_homologs', '--homologs',
              AFDB_RRNPPA, '--unrelated-dssp', '--no-progress'], d / 'evaluate_homologs.log')
         rep = json.loads((d / 'report' / 'report.json').read_text())
@@ -70,9 +69,9 @@ def main(argv=None):
     keys = list(next(iter(per.values())))
     summary = {k: {'mean': statistics.fmean(v[k] for v in per.values()), 'min': min(v[k] for v in per.values()),
                    'max': max(v[k] for v in per.values())} for k in keys}
-    res = {'command': 'python bench/main_job_seeds.py ' + ' '.join(argv or sys.argv[1:]), 'train_args': TRAIN,
+    res = {'command': command(argv, __file__), 'train_args': TRAIN,
            'machine': f'{platform.machine()}, {platform.processor() or "?"}', 'per_seed': per, 'summary': summary}
-    (out / 'seeds.json').write_text(json.dumps(res, indent=1))
+    write_json(out / 'seeds.json', res, echo=False)
     print(f'{"figure":28s} {"mean":>8s} {"min":>8s} {"max":>8s}')
     for k, v in summary.items(): print(f'{k:28s} {v["mean"]:8.3f} {v["min"]:8.3f} {v["max"]:8.3f}')
 

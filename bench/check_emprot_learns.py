@@ -4,15 +4,14 @@ stopping), then evaluate on the held-out trajectory `adk_dims2` (K=5 history fra
 clusters) next to the two baselines of emprot.evaluate: copy the last history frame, and a first-order Markov
 model fitted on the training split. Reports accuracy on all future tokens and on tokens that change.
 
-    python bench/learn_emprot_adk.py [--max-epochs 40] [--seed 0] [--out bench/results/learn_emprot_adk.json]
+    python bench/check_emprot_learns.py [--max-epochs 40] [--seed 0] [--out bench/results/check_emprot_learns.json]
 
 Writes the JSON report and prints the table."""
 import argparse
-import json
 import logging
 import platform
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -23,7 +22,8 @@ from emprot.models import MODEL_DEFAULTS
 from emprot.tokens import ADK_FIT_ON, TokenStore, adk_jobs, tokenize_trajectories
 from emprot.training import EMPROTTrainer
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: `bench.common`
+from bench.common import result_path, timed, write_json
 
 
 def main(argv=None):
@@ -35,7 +35,7 @@ def main(argv=None):
     ap.add_argument('--dropout', type=float, default=MODEL_DEFAULTS['dropout'])
     ap.add_argument('--learning-rate', type=float, default=1e-3)
     ap.add_argument('--patience', type=int, default=8)
-    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'learn_emprot_adk.json'))
+    ap.add_argument('--out', default=str(result_path('check_emprot_learns')))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     tmp = Path(tempfile.mkdtemp())
@@ -47,18 +47,17 @@ def main(argv=None):
            'use_scheduler': True, 'warmup_proportion': 0.05, 'max_epochs': args.max_epochs,
            'patience': args.patience, 'seed': args.seed, 'checkpoint_dir': str(tmp / 'ck')}
     store = TokenStore(store_path)
-    t0 = time.perf_counter()
-    trainer = EMPROTTrainer(cfg, cluster_lookup=store.lookup())
-    best = trainer.train()              # leaves the best-validation weights in trainer.model
-    seconds = time.perf_counter() - t0
+    with timed() as t:
+        trainer = EMPROTTrainer(cfg, cluster_lookup=store.lookup())
+        best = trainer.train()          # leaves the best-validation weights in trainer.model
+    seconds = t.wall
     train_ds = TokenWindowDataset.from_config(trainer.config, 'train', store)
     test_ds = TokenWindowDataset.from_config(trainer.config, 'test', store)
     rep = evaluation_report(train_ds, test_ds, model=trainer.model, device=trainer.device)
     rep.update(config={k: v for k, v in trainer.config.items() if k != 'token_store'}, best_val_loss=best,
                epochs_run=trainer.epoch, train_seconds=seconds, torch=torch.__version__, machine=platform.machine(),
                history=trainer.history)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(rep, indent=1))
+    write_json(args.out, rep, echo=False)
     print(format_report(rep))
     print(f'best val loss {best:.4f} after {trainer.epoch} epochs, {seconds:.0f} s; wrote {args.out}')
     return rep

@@ -3,23 +3,23 @@ codebook fit time (C clusters, fitted on adk_dims + adk_gbis_tmd), tokens per tr
 (windows/s at batch 8), and the two baselines on adk_dims2 (K history, F future frames):
 Markov fitted on the default train split (first 80 % of adk_dims + adk_gbis_tmd) and on all of both.
 
-    python bench/emprot_tokens.py [--n-clusters 36] [--history 5] [--horizon 3] [--repeats 3]
+    python bench/bench_emprot_tokens.py [--n-clusters 36] [--history 5] [--horizon 3] [--repeats 3]
 
-Writes bench/results/emprot_tokens.json and prints it. Timings are best-of-`repeats` wall clock on this machine;
+Writes bench/results/bench_emprot_tokens.json and prints it. Timings are best-of-`repeats` wall clock on this machine;
 re-run on a quiet machine for figures to quote.
 """
 import argparse
-import json
 import os
 import platform
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: `bench.common`
+from bench.common import result_path, timed, write_json
 
 
 def main(argv=None):
@@ -28,7 +28,7 @@ def main(argv=None):
     p.add_argument('--history', type=int, default=5)
     p.add_argument('--horizon', type=int, default=3)
     p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'emprot_tokens.json'))
+    p.add_argument('--out', default=str(result_path('bench_emprot_tokens')))
     a = p.parse_args(argv)
     from emprot.data import DATA_DEFAULTS, TokenWindowDataset, make_loaders
     from emprot.evaluate import MarkovBaseline, evaluate_baselines
@@ -39,23 +39,22 @@ def main(argv=None):
     for name, j in jobs.items():
         best = float('inf')
         for _ in range(a.repeats):
-            t0 = time.perf_counter(); feats[name] = trajectory_features(j['topology'], j['trajectory'])
-            best = min(best, time.perf_counter() - t0)
+            with timed() as t: feats[name] = trajectory_features(j['topology'], j['trajectory'])
+            best = min(best, t.wall)
         feat_s[name] = best
     fit_s = float('inf')
     for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        lookup = ClusterLookup.fit([feats[n].features for n in ADK_FIT_ON], a.n_clusters, seed=0)
-        fit_s = min(fit_s, time.perf_counter() - t0)
+        with timed() as t: lookup = ClusterLookup.fit([feats[n].features for n in ADK_FIT_ON], a.n_clusters, seed=0)
+        fit_s = min(fit_s, t.wall)
     assign_s = {}
     for n, tf in feats.items():
-        t0 = time.perf_counter(); lookup.assign(tf.features); assign_s[n] = time.perf_counter() - t0
+        with timed() as t: lookup.assign(tf.features)
+        assign_s[n] = t.wall
 
     tmp = Path(tempfile.mkdtemp())
     store_path = tmp / 'adk.h5'
-    t0 = time.perf_counter()
-    rep = tokenize_trajectories(adk_jobs(), store_path, n_clusters=a.n_clusters, fit_on=list(ADK_FIT_ON), seed=0)
-    total_s = time.perf_counter() - t0
+    with timed() as t: rep = tokenize_trajectories(adk_jobs(), store_path, n_clusters=a.n_clusters, fit_on=list(ADK_FIT_ON), seed=0)
+    total_s = t.wall
     store = TokenStore(store_path)
     cfg = {**DATA_DEFAULTS, 'token_store': str(store_path), 'history_frames': a.history, 'future_horizon': a.horizon}
     train = TokenWindowDataset.from_config(cfg, 'train')
@@ -65,7 +64,8 @@ def main(argv=None):
     base_full = evaluate_baselines(test, MarkovBaseline.fit(full))
 
     loader = make_loaders({**cfg, 'batch_size': 8}).train
-    t0 = time.perf_counter(); n = sum(b['input_cluster_ids'].shape[0] for b in loader); load_s = time.perf_counter() - t0
+    with timed() as t: n = sum(b['input_cluster_ids'].shape[0] for b in loader)
+    load_s = t.wall
 
     pick = lambda r: {k: r[k] for k in ('accuracy', 'changed_accuracy', 'per_horizon', 'n_targets', 'n_changed')}
     res = {
@@ -86,9 +86,7 @@ def main(argv=None):
             'markov_fit_on_all_of_adk_dims_and_gbis': pick(base_full['markov']),
         },
     }
-    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1) + '\n')
-    print(json.dumps(res, indent=1))
+    write_json(a.out, res)
 
 
 if __name__ == '__main__':
