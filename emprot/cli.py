@@ -20,18 +20,18 @@ from emprot.tokens import ADK_FIT_ON, TokenStore, adk_jobs, tokenize_trajectorie
 
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/emprot/40_cli.ipynb #2f89e4e9
+# %% ../nbs/emprot/40_cli.ipynb #1b7022d1
 def default_config_path() -> Path:
     "The packaged default config (`emprot/configs/default.yaml`)."
     import emprot.tokens  # a module's file: the package itself may resolve as a namespace in some installs
     return Path(emprot.tokens.__file__).parent / 'configs' / 'default.yaml'
 
-
+# %% ../nbs/emprot/40_cli.ipynb #e49c1052
 def _load_config(path) -> dict:
     from foldtree2.engine import load_config_file
     return load_config_file(default_config_path() if str(path) == 'default' else path)
 
-
+# %% ../nbs/emprot/40_cli.ipynb #da6ba6fc
 def _parse_sets(pairs) -> dict:
     import yaml
     out = {}
@@ -42,7 +42,7 @@ def _parse_sets(pairs) -> dict:
         out[k.strip()] = yaml.safe_load(v)
     return out
 
-
+# %% ../nbs/emprot/40_cli.ipynb #8b065545
 def _write_json(obj, out):
     text = json.dumps(obj, indent=1, default=str)
     if out:
@@ -114,7 +114,7 @@ def train(argv=None) -> int:
     print(json.dumps({'best_val_loss': best}))
     return 0
 
-# %% ../nbs/emprot/40_cli.ipynb #ff9af3c0
+# %% ../nbs/emprot/40_cli.ipynb #4998a1cc
 def _model_from_checkpoint(ck: dict, path, lookup, device='cpu'):
     "`ProteinTransformerClassificationOnly` of a loaded trainer checkpoint `ck`, for tokens of `lookup` (`engine.model_from_checkpoint`)."
     from emprot.models import ProteinTransformerClassificationOnly
@@ -131,6 +131,7 @@ def _model_from_checkpoint(ck: dict, path, lookup, device='cpu'):
     model, state = model_from_checkpoint(ck, build, name=path)
     return model.to(device), dict(state['config'])
 
+# %% ../nbs/emprot/40_cli.ipynb #de9884ef
 def evaluate(argv=None) -> int:
     "`emprot-evaluate`: checkpoint + token store -> accuracy of the model, copy-last and Markov baselines (JSON)."
     p = argparse.ArgumentParser(prog='emprot-evaluate', description=evaluate.__doc__)

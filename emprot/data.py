@@ -49,7 +49,7 @@ DATA_DEFAULTS = {
     'seed': 0,                    # shuffling seed of the training sampler
 }
 
-# %% ../nbs/emprot/01_data.ipynb #def923fa
+# %% ../nbs/emprot/01_data.ipynb #a554d669
 def parse_split(items, store: TokenStore, split_name: str = 'split') -> list:
     "Resolve split items (entry names or `{name, start, end}` fractions) to `(name, lo, hi)` frame ranges."
     if isinstance(items, str):
@@ -73,7 +73,7 @@ def parse_split(items, store: TokenStore, split_name: str = 'split') -> list:
         out.append((name, int(np.floor(s * T + 1e-9)), int(np.floor(e * T + 1e-9))))
     return out
 
-
+# %% ../nbs/emprot/01_data.ipynb #2cbf14c4
 def window_anchors(lo: int, hi: int, history: int, horizon: int, stride: int = 1, frame_step: int = 1,
                    min_history: int = 0, allow_partial_future: bool = False) -> np.ndarray:
     """Anchor frames (latest history frame) of all windows inside frames [lo, hi).
@@ -156,7 +156,7 @@ class TokenWindowDataset(Dataset):
         return {'history': ids_h, 'times': t_h, 'future': fut_ids, 'future_valid': fvalid, 'delta_t': dt,
                 'entry': name, 'anchor': int(a)}
 
-# %% ../nbs/emprot/01_data.ipynb #cfe42963
+# %% ../nbs/emprot/01_data.ipynb #196731b4
 def collate_windows(samples: list, extras: bool = True) -> dict:
     """Pad window dicts (from `TokenWindowDataset`) into the batch contract (see the table above).
 
@@ -198,13 +198,13 @@ def collate_windows(samples: list, extras: bool = True) -> dict:
         batch.update(delta_t=delta_t, change_mask=valid & (fut != last[:, None, :]), run_length=run_length)
     return batch
 
-
+# %% ../nbs/emprot/01_data.ipynb #4263050e
 def last_history_frame(history_mask: torch.Tensor) -> torch.Tensor:
     "(B,) index of the latest history frame with any observed residue in `history_mask` (B, T, N), whatever the padding side (0 if none)."
     frame_ok = history_mask.any(2)                                                   # (B, T)
     return (frame_ok * torch.arange(1, frame_ok.shape[1] + 1, device=frame_ok.device)).argmax(1)
 
-
+# %% ../nbs/emprot/01_data.ipynb #fafd112a
 def last_history_ids(input_cluster_ids: torch.Tensor, history_mask: torch.Tensor) -> torch.Tensor:
     "(B, N) IDs of the latest real history frame (found from `history_mask`, whatever the padding side); PAD_ID for padded residues."
     idx = last_history_frame(history_mask).view(-1, 1, 1).expand(-1, 1, input_cluster_ids.shape[2])

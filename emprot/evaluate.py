@@ -16,13 +16,13 @@ import torch
 
 from emprot.data import IGNORE_INDEX, PAD_ID, TokenWindowDataset, collate_windows, last_history_ids
 
-# %% ../nbs/emprot/30_evaluate.ipynb #f9ffca34
+# %% ../nbs/emprot/30_evaluate.ipynb #d08f96ab
 def target_mask(batch: dict) -> torch.Tensor:
     "(B, F, N) bool: `future_step_mask[:, :, None] & residue_mask[:, None, :] & (targets >= 0)` — the loss and metric mask."
     t = batch['future_cluster_ids']
     return batch['future_step_mask'][:, :, None] & batch['residue_mask'][:, None, :] & (t >= 0)
 
-
+# %% ../nbs/emprot/30_evaluate.ipynb #aa26ad25
 def token_accuracy_counts(predictions: torch.Tensor, batch: dict) -> dict:
     """Masked token-accuracy counts per horizon, the package's one implementation of the metric.
 
@@ -36,18 +36,18 @@ def token_accuracy_counts(predictions: torch.Tensor, batch: dict) -> dict:
     return {'correct': hit.sum((0, 2)), 'total': m.sum((0, 2)),
             'changed_correct': (hit & changed).sum((0, 2)), 'changed_total': changed.sum((0, 2))}
 
-
+# %% ../nbs/emprot/30_evaluate.ipynb #efad65b6
 def token_accuracy(predictions: torch.Tensor, batch: dict) -> float:
     "Overall masked accuracy of one batch (nan if it has no valid target)."
     c = token_accuracy_counts(predictions, batch)
     return float(c['correct'].sum() / c['total'].sum()) if c['total'].sum() > 0 else float('nan')
 
-# %% ../nbs/emprot/30_evaluate.ipynb #0175fad8
+# %% ../nbs/emprot/30_evaluate.ipynb #dcee514e
 def _protein_key(resnames) -> str:
     "Identity of a protein for per-residue statistics: its residue-name sequence."
     return '-'.join(map(str, resnames))
 
-
+# %% ../nbs/emprot/30_evaluate.ipynb #6d5c93d4
 class MarkovBaseline:
     "First-order Markov model of per-residue token transitions fitted on a training split (see the prose above)."
     def __init__(self, n_clusters: int, horizon: int, alpha: float = 1.0):
@@ -112,7 +112,7 @@ class MarkovBaseline:
                 out[b, :, :n] = tab[:, torch.arange(n), cur[b, :n]]
         return out.masked_fill((last == PAD_ID)[:, None, :], IGNORE_INDEX)
 
-
+# %% ../nbs/emprot/30_evaluate.ipynb #188960c7
 def copy_last_predict(batch: dict, horizon: int) -> torch.Tensor:
     "(B, F, N): the latest history frame repeated for every future step."
     return last_history_ids(batch['input_cluster_ids'], batch['history_mask'])[:, None, :].expand(-1, horizon, -1)
@@ -136,7 +136,7 @@ class AccuracyMeter:
                 'per_horizon': per(c['correct'], c['total']), 'changed_per_horizon': per(c['changed_correct'], c['changed_total']),
                 'n_targets': int(c['total'].sum()), 'n_changed': int(c['changed_total'].sum())}
 
-# %% ../nbs/emprot/30_evaluate.ipynb #0becc049
+# %% ../nbs/emprot/30_evaluate.ipynb #420d7efc
 def _dataset_batches(dataset: TokenWindowDataset, batch_size: int = 64):
     "Sequential batches over all windows of `dataset`, with each example's protein key (for the Markov baseline)."
     keys = {name: _protein_key(dataset.store.resnames(name)) for name, _, _ in dataset.ranges}
@@ -144,7 +144,7 @@ def _dataset_batches(dataset: TokenWindowDataset, batch_size: int = 64):
         samples = [dataset[i] for i in range(s, min(s + batch_size, len(dataset)))]
         yield collate_windows(samples), [keys[x['entry']] for x in samples]
 
-
+# %% ../nbs/emprot/30_evaluate.ipynb #0f7ec6ac
 def evaluate_baselines(dataset: TokenWindowDataset, markov: MarkovBaseline, batch_size: int = 64) -> dict:
     "Accuracies of copy-last and Markov on every window of `dataset`."
     meters = {'copy_last': AccuracyMeter(dataset.F), 'markov': AccuracyMeter(dataset.F)}
@@ -153,7 +153,7 @@ def evaluate_baselines(dataset: TokenWindowDataset, markov: MarkovBaseline, batc
         meters['markov'].update(markov.predict(batch, keys), batch)
     return {k: m.result() for k, m in meters.items()}
 
-
+# %% ../nbs/emprot/30_evaluate.ipynb #56337735
 @torch.no_grad()
 def evaluate_model(model, loader, device='cpu') -> dict:
     "Accuracies of `model` (argmax of `cluster_logits`) on every batch of `loader`."
@@ -169,7 +169,7 @@ def evaluate_model(model, loader, device='cpu') -> dict:
         raise ValueError('evaluate_model: the loader yielded no batch')
     return meter.result()
 
-
+# %% ../nbs/emprot/30_evaluate.ipynb #5e336579
 def evaluation_report(train_dataset: TokenWindowDataset, eval_dataset: TokenWindowDataset, model=None, loader=None,
                       device='cpu', alpha: float = 1.0, batch_size: int = 64) -> dict:
     """Report dict: the model (if given; `loader` defaults to sequential batches of `eval_dataset`) and both
@@ -187,7 +187,7 @@ def evaluation_report(train_dataset: TokenWindowDataset, eval_dataset: TokenWind
         rep['model'] = evaluate_model(model, loader, device)
     return rep
 
-
+# %% ../nbs/emprot/30_evaluate.ipynb #f8cc2f0f
 def format_report(rep: dict) -> str:
     "A small text table of a report."
     rows = [k for k in ('model', 'markov', 'copy_last') if k in rep]

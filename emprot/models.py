@@ -50,7 +50,7 @@ def _or_none(key_padding_mask: torch.Tensor):
     "None when nothing is masked: attention then runs without a mask (same result, faster)."
     return key_padding_mask if bool(key_padding_mask.any()) else None
 
-# %% ../nbs/emprot/10_models.ipynb #177bf3c3
+# %% ../nbs/emprot/10_models.ipynb #90c4eb81
 class HistoryMemory(NamedTuple):
     """A residue's K history frames, kept factorised (see the module prose). Keys/values of frame t of residue n in
     window b are `k_tok[tokens[b,n,t]] + k_time[b,t] (+ position part)`, the same for values."""
@@ -63,7 +63,7 @@ class HistoryMemory(NamedTuple):
     v_pos: torch.Tensor         # (N,H,D/H) position part of the values (the keys' one cancels in the softmax)
     attend: torch.Tensor | None # (B,N,T,1) bool, True = attend to this frame; None = all frames
 
-
+# %% ../nbs/emprot/10_models.ipynb #7442d5ca
 class HistoryResidueLayer(nn.Module):
     "One layer: each residue's state attends over its own history frames, then over all residues, then a feed-forward block (pre-norm residuals)."
     def __init__(self, d: int, heads: int, dropout: float, ff_mult: int):

@@ -57,7 +57,7 @@ def load_universe(topology, trajectory=None, selection: str = 'protein'):
         raise TrajectoryError(f'{topology}: selection {selection!r} contains no protein residues')
     return u, sel.residues
 
-# %% ../nbs/emprot/00_tokens.ipynb #c50b36a2
+# %% ../nbs/emprot/00_tokens.ipynb #85753b26
 def _backbone_indices(residues):
     "Atom indices of N, CA, C per residue; residues missing any of them are dropped (returned as `keep` mask)."
     idx, keep = [], []
@@ -71,7 +71,7 @@ def _backbone_indices(residues):
         idx.append(got)
     return np.asarray(idx, dtype=np.int64), np.asarray(keep, dtype=bool)
 
-
+# %% ../nbs/emprot/00_tokens.ipynb #a1303398
 def _dihedral_mask(residues, first_positions, n_idx, c_idx, max_peptide_bond=2.0):
     "(N,2) bool: φ defined if the previous residue exists and its C is bonded to this N; ψ likewise with the next."
     segs = np.asarray([r.segment.segid for r in residues])
@@ -85,7 +85,7 @@ def _dihedral_mask(residues, first_positions, n_idx, c_idx, max_peptide_bond=2.0
     mask[:-1, 1] = link
     return mask
 
-# %% ../nbs/emprot/00_tokens.ipynb #944415c5
+# %% ../nbs/emprot/00_tokens.ipynb #9989d57b
 @dataclass
 class TrajectoryFeatures:
     "Per-residue features of one trajectory: `features` (T, N, D) float32 and everything needed to store them."
@@ -106,7 +106,7 @@ class TrajectoryFeatures:
     @property
     def n_residues(self): return self.features.shape[1]
 
-
+# %% ../nbs/emprot/00_tokens.ipynb #452fa268
 def trajectory_features(topology, trajectory, selection: str = 'protein', start=None, stop=None, step=None) -> TrajectoryFeatures:
     "Backbone dihedral features (sin/cos of φ, ψ) of every selected protein residue in every frame."
     from MDAnalysis.lib.distances import calc_dihedrals
@@ -252,7 +252,7 @@ class ClusterLookup:
         names = json.loads(group.attrs.get('feature_names', 'null'))
         return cls(group['centroids'][()], names, json.loads(group.attrs.get('meta', '{}')))
 
-# %% ../nbs/emprot/00_tokens.ipynb #ecee960c
+# %% ../nbs/emprot/00_tokens.ipynb #77ff98a2
 _str = h5py.string_dtype('utf-8')
 
 
@@ -262,7 +262,7 @@ def _check_store_root(f, path):
     if int(f.attrs.get('version', -1)) != STORE_VERSION:
         raise TokenStoreError(f'{path}: token store version {f.attrs.get("version")} is not supported (expected {STORE_VERSION})')
 
-
+# %% ../nbs/emprot/00_tokens.ipynb #c45c98f9
 def _open_store_for_writing(path, lookup: ClusterLookup):
     "Open/create the store, write or check its codebook, drop half-written entries from an interrupted run."
     path = Path(path)
@@ -289,7 +289,7 @@ def _open_store_for_writing(path, lookup: ClusterLookup):
         f.close()
         raise
 
-
+# %% ../nbs/emprot/00_tokens.ipynb #fa97ab87
 def write_entry(f, name: str, tf: TrajectoryFeatures, ids: np.ndarray, lookup: ClusterLookup, overwrite: bool = False):
     "Write one trajectory's tokens atomically (temporary group renamed when complete) into an open store."
     if '/' in name or name.startswith('.'):
@@ -374,7 +374,7 @@ class TokenStore:
         "The codebook that produced this store's IDs."
         return ClusterLookup.from_h5(self.file['codebook'])
 
-# %% ../nbs/emprot/00_tokens.ipynb #ce1f37a9
+# %% ../nbs/emprot/00_tokens.ipynb #12315991
 def _entry_name(trajectory, taken):
     stem = Path(str(trajectory)).name.split('.')[0]
     name, i = stem, 1
@@ -382,7 +382,7 @@ def _entry_name(trajectory, taken):
         i += 1; name = f'{stem}_{i}'
     return name
 
-
+# %% ../nbs/emprot/00_tokens.ipynb #4267d04d
 def tokenize_trajectories(jobs, store_path, lookup: ClusterLookup | None = None, codebook=None, n_clusters: int = 36,
                           fit_on=None, selection: str = 'protein', seed: int = 0, overwrite: bool = False) -> dict:
     """Tokenize `jobs` (dicts with `topology`, `trajectory`, optional `name`, `selection`) into the store at `store_path`.

@@ -44,7 +44,7 @@ def accuracy_metrics(counts: dict, prefix: str = '') -> dict:
         out[f'{prefix}token_accuracy_h{f + 1}'] = ratio(counts['correct'][f], counts['total'][f])
     return out
 
-# %% ../nbs/emprot/20_training.ipynb #273d830f
+# %% ../nbs/emprot/20_training.ipynb #32a8c835
 TRAINER_DEFAULTS = dict(
     max_epochs=20,                 # epochs (upper bound; early stopping may end sooner)
     learning_rate=3e-4,            # AdamW
@@ -69,7 +69,7 @@ TRAINER_DEFAULTS = dict(
 CONFIG_DEFAULTS = {**DATA_DEFAULTS, **MODEL_DEFAULTS, **TRAINER_DEFAULTS, 'num_clusters': None}
 _CONFIG_TYPES = {'num_clusters': (int, type(None)), 'patience': (int, type(None)), 'splits': dict}
 
-
+# %% ../nbs/emprot/20_training.ipynb #5bbaa8e7
 def trainer_config(config: dict, source: str = 'config') -> dict:
     "Validate `config` (unknown keys / wrong types -> `engine.ConfigError` naming key and `source`) and fill defaults."
     cfg = {**CONFIG_DEFAULTS, **engine.validate_config(dict(config), CONFIG_DEFAULTS, source, types=_CONFIG_TYPES)}
@@ -100,7 +100,7 @@ def _wandb_call(t, name: str, *args, **kw):
     except Exception as e:
         logger.warning('wandb.%s failed (%s); continuing without wandb', name, e); t.wandb = None
 
-# %% ../nbs/emprot/20_training.ipynb #caa99906
+# %% ../nbs/emprot/20_training.ipynb #45ac6532
 LOOP_NAMES = dict(max_epochs='epochs', grad_accum_steps='accum_steps', max_grad_norm='clip_grad_norm',
                   patience='patience', early_stopping_min_delta='min_delta', log_every='log_every', seed='seed')
 
@@ -117,7 +117,7 @@ def _resolve_num_clusters(cfg: dict, lookup) -> int:
         st = TokenStore(cfg['token_store']); n = st.n_clusters; st.close()
     return int(n if n is not None else MODEL_DEFAULTS['num_clusters'])
 
-
+# %% ../nbs/emprot/20_training.ipynb #5cde850f
 def _adamw(model, cfg: dict, device) -> torch.optim.AdamW:
     decay = lambda n, p: p.ndim >= 2 and 'horizon_embed' not in n
     groups = [{'params': [p for n, p in model.named_parameters() if decay(n, p)], 'weight_decay': cfg['weight_decay']},
@@ -125,7 +125,7 @@ def _adamw(model, cfg: dict, device) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg['learning_rate'], betas=tuple(cfg['betas']),
                              fused=device.type in ('cpu', 'cuda'))          # one kernel for all parameters
 
-
+# %% ../nbs/emprot/20_training.ipynb #a71743fe
 class EMPROTTrainer(engine.Trainer):
     "Trains `ProteinTransformerClassificationOnly` with masked CE on the engine's loop (the seed's API on top)."
     monitor, log_name = 'total_loss', 'emprot.training'
@@ -154,16 +154,18 @@ class EMPROTTrainer(engine.Trainer):
     @property
     def scheduler(self): return self.schedulers.get('adamw')
 
-# %% ../nbs/emprot/20_training.ipynb #1b7a324a
+# %% ../nbs/emprot/20_training.ipynb #cd946e27
 @patch
 def to_device(self: EMPROTTrainer, batch: dict) -> dict:
     return {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
+# %% ../nbs/emprot/20_training.ipynb #a87e0498
 @patch
 def zero_sums(self: EMPROTTrainer) -> dict:
     F_ = self.config['future_horizon']
     return {'loss': torch.zeros(2, dtype=torch.float64), **{k: torch.zeros(F_, dtype=torch.float64) for k in _COUNT_KEYS}}
 
+# %% ../nbs/emprot/20_training.ipynb #39640e41
 @patch
 def loss(self: EMPROTTrainer, model, batch: dict):
     out = model(batch['input_cluster_ids'], batch['times'], batch['sequence_lengths'], batch['history_mask'])
@@ -173,6 +175,7 @@ def loss(self: EMPROTTrainer, model, batch: dict):
     n = counts['total'].sum().double()
     return loss, {'loss': torch.stack([loss.detach().double() * n, n]), **{k: counts[k] for k in _COUNT_KEYS}}
 
+# %% ../nbs/emprot/20_training.ipynb #da0ddb52
 @patch
 def metrics(self: EMPROTTrainer, sums: dict, prefix: str = '', seconds=None) -> dict:
     ce = float(sums['loss'][0] / sums['loss'][1]) if sums['loss'][1] > 0 else 0.0
@@ -193,7 +196,7 @@ def save_checkpoint(self: EMPROTTrainer, path) -> Path | None:
     "Atomically write `state_dict()` (+ RNG) to `path` (rank 0 only; other ranks return None)."
     return engine.save_checkpoint(path, self.state_dict()) if self.env.is_main else None
 
-# %% ../nbs/emprot/20_training.ipynb #a9fbc19a
+# %% ../nbs/emprot/20_training.ipynb #8b15fee8
 @patch
 def _check_compatible(self: EMPROTTrainer, ck: dict) -> str | None:
     "Reason why checkpoint `ck` cannot be loaded into this trainer, or None."
@@ -212,6 +215,7 @@ def _check_compatible(self: EMPROTTrainer, ck: dict) -> str | None:
         return f"use_scheduler={self.config['use_scheduler']} but the checkpoint {'has a' if ck['scheduler'] else 'has no'} scheduler state"
     return None
 
+# %% ../nbs/emprot/20_training.ipynb #2d4be110
 @patch
 def load_checkpoint(self: EMPROTTrainer, path) -> bool:
     "Restore the full training state from `path`; False (reason logged) if missing, corrupt or incompatible — never a partial load."
@@ -229,7 +233,7 @@ def load_checkpoint(self: EMPROTTrainer, path) -> bool:
     logger.info('load_checkpoint: %s: resumed at epoch %d, optimizer step %d', path, self.epoch, self.global_step)
     return True
 
-# %% ../nbs/emprot/20_training.ipynb #7369a622
+# %% ../nbs/emprot/20_training.ipynb #00c28d8c
 @patch
 def train(self: EMPROTTrainer, train_loader=None, val_loader=None, test_loader=None) -> float:
     "Train up to `max_epochs` with early stopping; returns the best validation loss."
@@ -253,11 +257,13 @@ def train(self: EMPROTTrainer, train_loader=None, val_loader=None, test_loader=N
     _wandb_call(self, 'finish')
     return self.best_val_loss
 
+# %% ../nbs/emprot/20_training.ipynb #3908ecd5
 @patch
 def on_epoch(self: EMPROTTrainer, rec: dict):
     "After each epoch (and the test): the figures to wandb, if it runs."
     _wandb_call(self, 'log', {k: v for k, v in rec.items() if isinstance(v, (int, float))}, step=self.epoch)
 
+# %% ../nbs/emprot/20_training.ipynb #f749d896
 @patch
 def epoch_line(self: EMPROTTrainer, rec: dict, improved: bool) -> str:
     nan = float('nan')

@@ -23,7 +23,7 @@ __all__ = ['RESERVED_REMAP', 'RESERVED_CHARS', 'MAX_TOKENS', 'TABLE_COLUMNS', 'H
            'read_residue_table', 'printable', 'LoadedModel', 'load_model', 'collect_inputs', 'GraphItem', 'iter_graphs',
            'Encoded', 'encode_items', 'encode_structures', 'encode_cli', 'decode_tokens']
 
-# %% ../nbs/foldtree2/60_alphabet.ipynb #e0cbc0a8
+# %% ../nbs/foldtree2/60_alphabet.ipynb #6111a59c
 RESERVED_REMAP: dict[int, int] = {0x00: 0xF6, 0x22: 0xF8, 0x23: 0xF7, 0x3E: 0xF9, 0x3D: 0xFA,
                                   0x3C: 0xFB, 0x2D: 0xFC, 0x20: 0xFD, 0x0D: 0xFE, 0x0A: 0xFF}
 "Code points that alignment/tree tools reserve → the code point the original foldtree2 writes instead."
@@ -31,6 +31,7 @@ RESERVED_CHARS = frozenset(chr(c) for c in RESERVED_REMAP)
 MAX_TOKENS = 246
 "Largest codebook that maps to distinct single-byte characters (0x01–0xFF minus the 9 reserved ones)."
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #1339c04c
 def _check_k(num_embeddings: int) -> int:
     k = int(num_embeddings)
     if not 1 <= k <= MAX_TOKENS:
@@ -39,6 +40,7 @@ def _check_k(num_embeddings: int) -> int:
                          'a larger codebook cannot be written as one 8-bit character per residue')
     return k
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #c223fd0e
 def token_chars(num_embeddings: int = MAX_TOKENS) -> list[str]:
     "The character written for each token 0..K-1 (token k → chr(k+1), reserved characters remapped)."
     _check_k(num_embeddings)
@@ -47,6 +49,7 @@ def token_chars(num_embeddings: int = MAX_TOKENS) -> list[str]:
 _CHARS = np.array([ord(c) for c in token_chars(MAX_TOKENS)], dtype=np.int64)     # token -> code point
 _TOKENS = np.full(256, -1, dtype=np.int64); _TOKENS[_CHARS] = np.arange(MAX_TOKENS)  # code point -> token
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #305a893a
 def tokens_to_string(tokens, num_embeddings: int | None = None) -> str:
     "Token indices (list/array/tensor of ints) → one character per residue."
     t = np.asarray(tokens.detach().cpu() if torch.is_tensor(tokens) else tokens, dtype=np.int64).ravel()
@@ -56,6 +59,7 @@ def tokens_to_string(tokens, num_embeddings: int | None = None) -> str:
         raise ValueError(f'token {bad} is outside 0..{hi - 1}')
     return ''.join(map(chr, _CHARS[t]))
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #b74e5051
 def string_to_tokens(s: str, num_embeddings: int | None = None, where: str = 'string') -> np.ndarray:
     "Characters → token indices (int64); an unknown character raises naming `where` and the position."
     codes = np.fromiter(map(ord, s), dtype=np.int64, count=len(s))
@@ -70,7 +74,7 @@ def string_to_tokens(s: str, num_embeddings: int | None = None, where: str = 'st
                          f'token of a {hi}-code foldtree2 alphabet')
     return toks
 
-# %% ../nbs/foldtree2/60_alphabet.ipynb #d3ff625a
+# %% ../nbs/foldtree2/60_alphabet.ipynb #d0039898
 def write_fasta(records: Mapping[str, Sequence[int]] | Iterable[tuple[str, Sequence[int]]], path,
                 num_embeddings: int | None = None, encoding: str = 'latin-1') -> Path:
     "Write `{id: tokens}` (or `(id, tokens)` pairs) as a token FASTA; LATIN-1 by default (MAFFT `--text`)."
@@ -89,11 +93,13 @@ def write_fasta(records: Mapping[str, Sequence[int]] | Iterable[tuple[str, Seque
             f.write(f'>{ident}\n{tokens_to_string(toks, num_embeddings)}\n')
     return path
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #a990e201
 def _detect_text(raw: bytes, encoding: str, path) -> str:
     if encoding != 'auto': return raw.decode(encoding)
     try: return raw.decode('utf-8')            # ASCII-only files are identical in both encodings
     except UnicodeDecodeError: return raw.decode('latin-1')
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #4dee4109
 def read_fasta(path, num_embeddings: int | None = None, encoding: str = 'auto',
                gaps: bool = False) -> dict[str, np.ndarray]:
     "Read a token FASTA → `{id: int64 token array}` (`gaps=True`: '-' → -1 for aligned files)."
@@ -129,6 +135,7 @@ def read_fasta(path, num_embeddings: int | None = None, encoding: str = 'auto',
     if not out: raise ValueError(f'{path}: no FASTA records')
     return out
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #f3aa924e
 def write_mafft_hex(records: Mapping[str, Sequence[int]], path, num_embeddings: int | None = None) -> Path:
     "MAFFT's hexadecimal text format (input of `hex2maffttext`): one 2-digit code per residue, space separated."
     path = Path(path)
@@ -138,7 +145,7 @@ def write_mafft_hex(records: Mapping[str, Sequence[int]], path, num_embeddings: 
             f.write(f'>{ident}\n' + ' '.join(f'{ord(c):02x}' for c in s) + '\n')
     return path
 
-# %% ../nbs/foldtree2/60_alphabet.ipynb #5689d9c9
+# %% ../nbs/foldtree2/60_alphabet.ipynb #e6e70305
 TABLE_COLUMNS = ('id', 'resnum', 'aa', 'token', 'char_hex')
 
 def residue_rows(ident: str, tokens, sequence: str | None = None, resnums=None) -> list[tuple]:
@@ -152,6 +159,7 @@ def residue_rows(ident: str, tokens, sequence: str | None = None, resnums=None) 
     return [(ident, (int(r) if not isinstance(r, str) else r), (sequence[i] if sequence else 'X'), int(t[i]),
              f'{ord(s[i]):02x}') for i, r in enumerate(rn)]
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #5b3e2c7a
 def write_residue_table(rows: Iterable[tuple], path) -> Path:
     "Write rows from `residue_rows` as a TSV with header `id resnum aa token char_hex`."
     path = Path(path)
@@ -160,6 +168,7 @@ def write_residue_table(rows: Iterable[tuple], path) -> Path:
         w.writerow(TABLE_COLUMNS); w.writerows(rows)
     return path
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #b42cfa71
 def read_residue_table(path) -> list[dict]:
     "Read a per-residue TSV back (token as int)."
     with open(path, newline='') as f:
@@ -222,7 +231,7 @@ def load_model(checkpoint, device='cpu') -> LoadedModel:
     parts.to(dev)
     return LoadedModel(parts['encoder'], parts['decoder'] if 'decoder' in parts else None, cfg, dev, str(checkpoint))
 
-# %% ../nbs/foldtree2/60_alphabet.ipynb #10d3d3f6
+# %% ../nbs/foldtree2/60_alphabet.ipynb #13d61f78
 def collect_inputs(inputs) -> tuple[list[Path], list[Path]]:
     "Split inputs (dir / glob / file / list of those) into structure files and graph HDF5 files."
     from foldtree2.data import find_structure_files
@@ -237,6 +246,7 @@ def collect_inputs(inputs) -> tuple[list[Path], list[Path]]:
     if not files and not h5s: raise FileNotFoundError(f'{list(map(str, inputs))}: no structure files found')
     return files, h5s
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #f5e91b30
 @dataclass
 class GraphItem:
     "One chain ready for the encoder: its graph plus numbering for the per-residue table."
@@ -245,6 +255,7 @@ class GraphItem:
     source: str
     resnums: list | None = None
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #51b41545
 def iter_graphs(inputs, errors: dict, radius: float = 15.0, mode: str = 'auto'):
     "Yield `GraphItem`s from structure files and HDF5 stores; every failure goes to `errors[source] = reason`."
     from foldtree2.structures import read_structure, StructureError
@@ -275,7 +286,7 @@ def iter_graphs(inputs, errors: dict, radius: float = 15.0, mode: str = 'auto'):
                 yield GraphItem(ch.name, g, str(f), rn)
             except Exception as e: errors[f'{f}:{ch.name}'] = f'graph construction failed: {type(e).__name__}: {e}'
 
-# %% ../nbs/foldtree2/60_alphabet.ipynb #4d8a19df
+# %% ../nbs/foldtree2/60_alphabet.ipynb #f687bf2d
 @dataclass
 class Encoded:
     "Tokens per structure plus what the FASTA/table writers need; `errors` maps failing source → reason."
@@ -297,6 +308,7 @@ class Encoded:
         rows = (r for k, t in self.tokens.items() for r in residue_rows(k, t, self.sequences.get(k), self.resnums.get(k)))
         return write_residue_table(rows, path)
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #7a5ec45a
 def _run_batch(model: LoadedModel, items: list[GraphItem]) -> list[np.ndarray]:
     from torch_geometric.data import Batch
     b = Batch.from_data_list([it.graph for it in items]).to(model.device)
@@ -305,6 +317,7 @@ def _run_batch(model: LoadedModel, items: list[GraphItem]) -> list[np.ndarray]:
     ptr = b['res'].ptr.cpu().numpy()
     return [idx[ptr[i]:ptr[i + 1]].astype(np.int64) for i in range(len(items))]
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #3a687161
 def encode_items(model: LoadedModel, items, batch_size: int = 16, out: Encoded | None = None,
                  progress: bool = True, total: int | None = None) -> Encoded:
     "Encode an iterable of `GraphItem`s in batches; a failing batch is retried item by item."
@@ -334,6 +347,7 @@ def encode_items(model: LoadedModel, items, batch_size: int = 16, out: Encoded |
     bar.close()
     return out
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #6172d1f9
 def encode_structures(checkpoint, inputs, batch_size: int = 16, device='cpu', progress: bool = True,
                       mode: str = 'auto') -> Encoded:
     """Token indices per structure chain from a trained checkpoint (path or `LoadedModel`).
@@ -347,7 +361,7 @@ def encode_structures(checkpoint, inputs, batch_size: int = 16, device='cpu', pr
         warnings.warn(f'foldtree2-encode: {len(out.errors)} input(s) failed (see .errors), first: {src}: {why}')
     return out
 
-# %% ../nbs/foldtree2/60_alphabet.ipynb #a9cb1fbb
+# %% ../nbs/foldtree2/60_alphabet.ipynb #9b8debf3
 def _encode_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='foldtree2-encode',
                                 description='Encode protein structures into foldtree2 token strings (FASTA).')
@@ -365,6 +379,7 @@ def _encode_parser() -> argparse.ArgumentParser:
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     return p
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #a7149683
 def encode_cli(argv=None) -> int:
     "Console script `foldtree2-encode`."
     args = _encode_parser().parse_args(argv)
@@ -390,7 +405,7 @@ def encode_cli(argv=None) -> int:
           f'{len(enc.errors)} failed', file=sys.stderr)
     return 2 if not len(enc) else (1 if enc.errors else 0)
 
-# %% ../nbs/foldtree2/60_alphabet.ipynb #ce1b9ba8
+# %% ../nbs/foldtree2/60_alphabet.ipynb #aeb1790d
 def _prob_below(probs: torch.Tensor, edges: torch.Tensor, cutoff: float) -> torch.Tensor:
     "P(d < cutoff) from distance-bin probabilities (..., n_bins) with `torch.bucketize` bin edges (n_bins-1,)."
     e = edges.to(probs)
@@ -401,6 +416,7 @@ def _prob_below(probs: torch.Tensor, edges: torch.Tensor, cutoff: float) -> torc
         p = p + probs[..., k] * float((cutoff - e[k - 1]) / (e[k] - e[k - 1]))
     return p
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #746b6987
 def _token_graphs(tokens: list, codebook: torch.Tensor, positions_dim: int):
     from torch_geometric.data import HeteroData
     from foldtree2.features import positional_encoding
@@ -413,6 +429,7 @@ def _token_graphs(tokens: list, codebook: torch.Tensor, positions_dim: int):
         gs.append(d)
     return gs
 
+# %% ../nbs/foldtree2/60_alphabet.ipynb #85bcca93
 def decode_tokens(model, tokens, contact_cutoff: float = 8.0, pairs: bool = True, dist_probs: bool = False,
                   pair_chunk: int = 200_000, device=None) -> list[dict]:
     "Decoder predictions from token indices alone (list of (L,) int arrays) → one dict of numpy arrays per protein."

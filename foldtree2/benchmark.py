@@ -19,7 +19,7 @@ __all__ = ['THREE_DI', 'AMINO', 'cb_coords', 'three_di', 'foldseek_3di', 'blosum
            'roc_auc', 'sens_to_first_fp', 'spearman', 'encode_alphabets', 'sw_all', 'sw_all_combined', 'read_labels',
            'run_benchmark', 'table', 'plot', 'write_report', 'benchmark_cli']
 
-# %% ../nbs/foldtree2/64_benchmark.ipynb #f45c0fb5
+# %% ../nbs/foldtree2/64_benchmark.ipynb #ef9e20ed
 def cb_coords(chain) -> np.ndarray:
     "(L, 3) Cβ coordinates of the chain's residues from its source file (NaN where there is no Cβ)."
     from foldtree2.structures import _read_gemmi
@@ -37,6 +37,7 @@ def cb_coords(chain) -> np.ndarray:
         break
     return out
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #698681df
 def three_di(chain, cb: np.ndarray | None = None) -> str:
     "Foldseek's 3Di string of a chain (mini3di), one letter per residue of `chain`."
     from mini3di import Encoder
@@ -46,7 +47,7 @@ def three_di(chain, cb: np.ndarray | None = None) -> str:
     states = enc.encode_atoms(ca=x[:, 1], cb=np.asarray(cb, np.float64), n=x[:, 0], c=x[:, 2])
     return enc.build_sequence(states)
 
-# %% ../nbs/foldtree2/64_benchmark.ipynb #2493a9cb
+# %% ../nbs/foldtree2/64_benchmark.ipynb #2db83767
 THREE_DI = 'ACDEFGHIKLMNPQRSTVWY'
 AMINO = 'ACDEFGHIKLMNPQRSTVWY'
 _MAT3DI = '''
@@ -73,12 +74,14 @@ _MAT3DI = '''
 _BG3DI = (0.0489372, 0.0306991, 0.101049, 0.0329671, 0.0276149, 0.0416262, 0.0452521, 0.030876, 0.0297251, 0.0607036,
           0.0150238, 0.0215826, 0.0783843, 0.0512926, 0.0264886, 0.0610702, 0.0201311, 0.215998, 0.0310265, 0.0295417)
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #032c6304
 def foldseek_3di() -> SubMatrix:
     "Foldseek's 20×20 3Di matrix (data/mat3di.out, half-bits) with its background and Foldseek's default gaps 10/1."
     S = np.array(_MAT3DI.split(), np.int64).reshape(20, 20)
     q = np.array(_BG3DI); q = q / q.sum()
     return SubMatrix(THREE_DI, S, q, 10, 1, 2.0, {'name': 'Foldseek 3Di (mat3di.out)'})
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #48eff62e
 def blosum62(background=None) -> SubMatrix:
     "BLOSUM62 (parasail's copy, half-bits) over the 20 amino acids, BLAST's default gaps 11/1."
     import parasail
@@ -88,7 +91,7 @@ def blosum62(background=None) -> SubMatrix:
     q = np.full(20, 0.05) if background is None else np.asarray(background)
     return SubMatrix(AMINO, S, q, 11, 1, 2.0, {'name': 'BLOSUM62'})
 
-# %% ../nbs/foldtree2/64_benchmark.ipynb #ec59b91c
+# %% ../nbs/foldtree2/64_benchmark.ipynb #da5a049a
 def sw_profile(P: np.ndarray, gap_open: float, gap_extend: float) -> float:
     "Smith–Waterman score over a position-pair score matrix P (L1, L2), affine gaps (open + (k-1)·extend)."
     if gap_open < gap_extend: raise ValueError('gap_open must be >= gap_extend')
@@ -106,16 +109,18 @@ def sw_profile(P: np.ndarray, gap_open: float, gap_extend: float) -> float:
         best = max(best, float(H.max()))
     return best
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #e11152b5
 def combined_score(a: tuple, b: tuple, mats: tuple, gap_open: int, gap_extend: int) -> int:
     "SW score of two residues strings scored by the sum of several matrices: a = (seq1, seq2, ...), mats alike."
     P = sum(sm.scores[np.ix_(np.maximum(_idx(x, sm), 0), np.maximum(_idx(y, sm), 0))] for x, y, sm in zip(a, b, mats))
     return int(round(sw_profile(P.astype(np.float64), gap_open, gap_extend)))
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #5716730d
 def _idx(s: str, sm: SubMatrix) -> np.ndarray:
     from foldtree2.submat import as_indices
     return as_indices(s, sm.alphabet)
 
-# %% ../nbs/foldtree2/64_benchmark.ipynb #a6192e4c
+# %% ../nbs/foldtree2/64_benchmark.ipynb #4d62f6e9
 def tm_matrix(chains, processes: int = 1) -> np.ndarray:
     "(n, n) TM-scores normalised by the shorter chain (TM-align of i vs j for i < j, mirrored; 1 on the diagonal)."
     n = len(chains)
@@ -124,6 +129,7 @@ def tm_matrix(chains, processes: int = 1) -> np.ndarray:
     for (i, j), x in zip(pairs, align_all(chains, pairs, processes)): T[i, j] = T[j, i] = x.tm
     return T
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #dfc5fc20
 def _offdiag(n): return ~np.eye(n, dtype=bool)
 
 def roc_auc(S: np.ndarray, pos: np.ndarray) -> float:
@@ -133,6 +139,7 @@ def roc_auc(S: np.ndarray, pos: np.ndarray) -> float:
     y = pos[iu]
     return float(roc_auc_score(y, S[iu])) if 0 < y.sum() < len(y) else float('nan')
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #38255e25
 def sens_to_first_fp(S: np.ndarray, pos: np.ndarray) -> np.ndarray:
     "Per query (row): fraction of its positives scored above its best-scoring negative (NaN without positives)."
     n = len(S); off = _offdiag(n)
@@ -144,13 +151,14 @@ def sens_to_first_fp(S: np.ndarray, pos: np.ndarray) -> np.ndarray:
         out[q] = float((S[q, p] > first_fp).mean())
     return out
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #fc387197
 def spearman(S: np.ndarray, T: np.ndarray) -> float:
     "Spearman correlation of scores with TM-scores over the pairs i < j."
     from scipy.stats import spearmanr
     iu = np.triu_indices(len(S), 1)
     return float(spearmanr(S[iu], T[iu]).statistic)
 
-# %% ../nbs/foldtree2/64_benchmark.ipynb #77a8a04e
+# %% ../nbs/foldtree2/64_benchmark.ipynb #0b366591
 def encode_alphabets(chains, checkpoint=None, device='cpu') -> tuple[dict, dict]:
     "Per-chain strings for each alphabet ('3di', 'aa', 'dssp', and 'tokens' with a checkpoint) + seconds spent."
     from foldtree2.features import dssp3
@@ -167,6 +175,7 @@ def encode_alphabets(chains, checkpoint=None, device='cpu') -> tuple[dict, dict]
         secs['tokens'] = time.perf_counter() - t
     return seqs, secs
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #08399b1f
 def sw_all(seqs: list, sm: SubMatrix) -> np.ndarray:
     "(n, n) SW scores over pairs i <= j (`foldtree2.submat.sw_scores`), mirrored; diagonal = self-score."
     iu = np.triu_indices(len(seqs))
@@ -175,6 +184,7 @@ def sw_all(seqs: list, sm: SubMatrix) -> np.ndarray:
     S.T[iu] = S[iu]
     return S
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #8164c502
 def sw_all_combined(seqs_a: list, seqs_b: list, ma: SubMatrix, mb: SubMatrix, gap_open=10, gap_extend=1) -> np.ndarray:
     "(n, n) SW scores with the per-position sum of two matrices (3Di + amino acids), pairs i < j mirrored."
     n = len(seqs_a); S = np.zeros((n, n))
@@ -269,7 +279,7 @@ def _superfamily(scores: dict, T, ids, lab: dict) -> dict:
         out['methods'][name] = m
     return out
 
-# %% ../nbs/foldtree2/64_benchmark.ipynb #6191c45d
+# %% ../nbs/foldtree2/64_benchmark.ipynb #f82ec92c
 def table(report: dict) -> str:
     "The side-by-side table (fold level; superfamily columns when labels were given)."
     sf = report.get('superfamily', {}).get('methods', {})
@@ -282,6 +292,7 @@ def table(report: dict) -> str:
         rows.append(r)
     return '\n'.join(rows)
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #e980df39
 def plot(report: dict, path) -> Path:
     "ROC curves (fold level) and sorted per-query sensitivities, one line per method (PNG)."
     import matplotlib; matplotlib.use('Agg')
@@ -302,6 +313,7 @@ def plot(report: dict, path) -> Path:
     fig.savefig(path, dpi=110); plt.close(fig)
     return Path(path)
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #2d9eab0d
 def write_report(report: dict, outdir) -> Path:
     "report.json (without the score matrices), table.txt and roc.png in `outdir`."
     out = Path(outdir); out.mkdir(parents=True, exist_ok=True)

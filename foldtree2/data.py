@@ -45,7 +45,7 @@ _COMP = dict(compression='gzip', compression_opts=4, shuffle=True)
 class StoreError(RuntimeError):
     "An HDF5 file that cannot be used as a structure store (message names the file and the reason)."
 
-# %% ../nbs/foldtree2/02_data.ipynb #2638783c
+# %% ../nbs/foldtree2/02_data.ipynb #1a7a441a
 def _create_store(path: Path, radius: float, chunk: int = BUILD_CHUNK, level: int = 1):
     f = h5py.File(path, 'w', libver='latest')
     comp = dict(_COMP, compression_opts=level)
@@ -61,7 +61,7 @@ def _create_store(path: Path, radius: float, chunk: int = BUILD_CHUNK, level: in
         f.create_dataset(f'text/{k}/end', (0,), maxshape=(None,), dtype=np.int64, chunks=(1024,), **comp)
     return f
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #9615993e
 def _read_text(f, k, n=None) -> list[str]:
     "The first n strings (all if None) of ragged text column k."
     end = f[f'text/{k}/end'][:n]
@@ -73,19 +73,19 @@ def _read_text(f, k, n=None) -> list[str]:
 
 _COLS = (*[f'structures/{k}' for k in _STR], 'text/id/end', 'text/source/end')
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #ff46889d
 def _committed(f) -> int:
     "Number of fully written structures: the shortest structure column."
     return min(f[k].shape[0] for k in _COLS)
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #4b51cc7d
 def count_committed(path) -> int | None:
     "Structures committed in a store, read as a concurrent (SWMR) reader would; None if it cannot be read (yet)."
     try:
         with h5py.File(path, 'r', swmr=True, locking=False) as f: return _committed(f)
     except (OSError, KeyError): return None
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #ab88bccc
 def _truncate_to_committed(f):
     n = _committed(f)
     for k in _COLS: f[k].resize((n,))
@@ -97,7 +97,7 @@ def _truncate_to_committed(f):
         f[f'text/{k}/chars'].resize((int(f[f'text/{k}/end'][ne - 1]) if ne else 0,))
     return n
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #3c3a8cf3
 def _copy_committed(path: Path, swmr: bool = False, block: int = 1 << 20, final: bool = True):
     """Copy the committed part of a store into a fresh file and atomically replace it. Used to compact a store
     after a build (appending rewrites partly filled compressed chunks, leaving dead space) and to recover a store
@@ -120,12 +120,12 @@ def _copy_committed(path: Path, swmr: bool = False, block: int = 1 << 20, final:
         dst.close()
     os.replace(tmp, path)
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #f9bbebd7
 def compact_store(path):
     "Rewrite a store without the dead space that appending leaves behind (atomic: temp file + os.replace)."
     _copy_committed(Path(path))
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #390da8bd
 def open_store_for_append(path, radius: float = 15.0):
     "Open (or create) a store for appending, truncating any uncommitted tail. Returns an h5py.File in SWMR mode."
     path = Path(path)
@@ -147,19 +147,19 @@ def open_store_for_append(path, radius: float = 15.0):
     f.swmr_mode = True
     return f
 
-# %% ../nbs/foldtree2/02_data.ipynb #12f66be9
+# %% ../nbs/foldtree2/02_data.ipynb #3b5b4836
 def _append(ds, values):
     n = ds.shape[0]
     ds.resize((n + len(values), *ds.shape[1:]))
     ds[n:] = values
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #bd2f1489
 def _append_text(f, k, s: str):
     b = np.frombuffer(s.encode(), np.uint8)
     _append(f[f'text/{k}/chars'], b)
     _append(f[f'text/{k}/end'], np.array([f[f'text/{k}/chars'].shape[0]], np.int64))
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #1aaeb4a4
 def write_chains(f, chains, source: str):
     """Append chains (from `read_structure`) then mark `source` done. Two-phase commit per structure: residues and
     every other column are written and flushed, then the id is appended and flushed; the id column's length is
@@ -181,7 +181,7 @@ def write_chains(f, chains, source: str):
     _append_text(f, 'done', source)
     f.flush()
 
-# %% ../nbs/foldtree2/02_data.ipynb #f5be66e4
+# %% ../nbs/foldtree2/02_data.ipynb #8f4ccdb2
 def find_structure_files(inputs) -> list[Path]:
     "Expand directories (recursively), globs and file names into a sorted list of structure files."
     if isinstance(inputs, (str, Path)): inputs = [inputs]
@@ -201,14 +201,14 @@ def find_structure_files(inputs) -> list[Path]:
         if str(p) not in seen: seen.add(str(p)); uniq.append(p)
     return uniq
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #53f78623
 def _parse_job(args):
     path, chains, mode, max_residues = args
     try: return str(path), read_structure(path, chains=chains, mode=mode, max_residues=max_residues), None
     except StructureError as e: return str(path), None, e.reason
     except Exception as e: return str(path), None, f'unexpected error: {type(e).__name__}: {e}'
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #bc4d766b
 @dataclass
 class BuildReport:
     "What a build did: files written, skipped (already stored), failed (file → reason), chains written."
@@ -276,7 +276,7 @@ def build_store(inputs, out, chains=None, mode: str = 'auto', max_residues: int 
     rep.seconds = time.time() - t0
     return rep
 
-# %% ../nbs/foldtree2/02_data.ipynb #c68d4eef
+# %% ../nbs/foldtree2/02_data.ipynb #c345dad7
 def _edge_key(k):
     s, r, d = k.split('_') if k.count('_') == 2 else (None, None, None)
     return (s, r, d)
@@ -284,7 +284,7 @@ def _edge_key(k):
 
 _WARNED = set()
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #982b8ee4
 def _upstream_graph(g, sid) -> HeteroData:
     "A graph from the original builder's layout (/structs/{id}/node|edge), mapped onto this schema."
     d = HeteroData()
@@ -408,21 +408,21 @@ class StructureDataset(torch.utils.data.Dataset):
     def close(self):
         if self._h5 is not None: self._h5.close(); self._h5 = None; self._res = None
 
-# %% ../nbs/foldtree2/02_data.ipynb #ae6e23be
+# %% ../nbs/foldtree2/02_data.ipynb #327a0e66
 def _cumsum(x: torch.Tensor) -> torch.Tensor:
     "Cumulative sum along dim 0 with a leading zero row (PyG's `slices`/`incs` convention)."
     out = x.new_zeros((len(x) + 1, *x.shape[1:]))
     out[1:] = x.cumsum(0)
     return out
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #a6128def
 def _stores(g) -> dict:
     "{store key: mapping of attributes} of a HeteroData or of a mapping as `graph_parts` makes (key None: graph attributes)."
     if isinstance(g, HeteroData): return {s._key: s for s in g.stores}
     return {None: {k: v for k, v in g.items() if not isinstance(v, dict)},
             **{k: v for k, v in g.items() if isinstance(v, dict)}}
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #8f3ce904
 def _schema(stores: dict) -> tuple:
     return tuple((key, tuple((k, torch.is_tensor(v)) for k, v in s.items())) for key, s in stores.items())
 
@@ -473,7 +473,7 @@ def collate_graphs(graphs: list) -> Batch:
     out._num_graphs, out._slice_dict, out._inc_dict = G, slice_dict, inc_dict
     return expand_features(out)
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #5312470c
 class GraphLoader(torch.utils.data.DataLoader):
     """DataLoader over a `StructureDataset` (or a `torch.utils.data.Subset` of one) yielding PyG batches.
 
@@ -489,14 +489,14 @@ class GraphLoader(torch.utils.data.DataLoader):
         kwargs.setdefault('collate_fn', collate_graphs)
         super().__init__(dataset, batch_size=batch_size, **kwargs)
 
-# %% ../nbs/foldtree2/02_data.ipynb #371f7e53
+# %% ../nbs/foldtree2/02_data.ipynb #3f48bf9b
 def default_structure_files() -> list[Path]:
     "The ~50 experimental chains shipped with mdanalysistests (data/dssp/*.pdb.gz), the embedded default dataset."
     import MDAnalysisTests
     d = Path(MDAnalysisTests.__file__).parent / 'data' / 'dssp'
     return sorted(p for p in d.glob('*.pdb.gz') if (d / (p.name[:-3] + '.dssp')).exists())
 
-
+# %% ../nbs/foldtree2/02_data.ipynb #6b2984a6
 def pdbs_to_graphs(argv=None) -> int:
     "Console script `pdbs-to-graphs`: build (or resume) an HDF5 structure store."
     p = argparse.ArgumentParser(prog='pdbs-to-graphs', description=(

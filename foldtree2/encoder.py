@@ -34,7 +34,7 @@ class EdgeFeatures(nn.Module):
         sep = (edge_index[1] - edge_index[0]).to(dist.dtype)
         return torch.stack([dist.reshape(-1) ** 2 / 100.0, sep / 100.0], 1)
 
-# %% ../nbs/foldtree2/10_encoder.ipynb #1e043cfd
+# %% ../nbs/foldtree2/10_encoder.ipynb #d7bb565e
 @dataclass
 class DenseCtx:
     "Padded view of a batch for dense attention (rows = target residue i, columns = source residue j)."
@@ -46,6 +46,7 @@ class DenseCtx:
     xyz: torch.Tensor        # (B, 1, L, 3) CA coordinates / 10 Å, centred per protein
     seq: torch.Tensor        # (B, 1, L, 1) residue position / 100
 
+# %% ../nbs/foldtree2/10_encoder.ipynb #1d860691
 def dense_context(edge_index, batch_vec, coords, num_graphs=None) -> DenseCtx:
     "Padded tensors shared by all layers of one batch (built once per batch)."
     dev = batch_vec.device
@@ -144,7 +145,7 @@ class ContactConv(nn.Module):
         out = out.reshape(-1, H * C) if c.concat else out.mean(1)
         return out + c.lin_skip(x)
 
-# %% ../nbs/foldtree2/10_encoder.ipynb #88c6c6ce
+# %% ../nbs/foldtree2/10_encoder.ipynb #c4cd0bb8
 @dataclass
 class EncoderOutput:
     "What `mk1_Encoder.forward` returns."
@@ -160,6 +161,7 @@ class EncoderOutput:
 ENCODER_INPUTS = ('all', 'structure')
 STRUCTURE_CHANNELS = 9          # sin/cos of phi, psi, omega (0 where undefined) + the 3 angle masks
 
+# %% ../nbs/foldtree2/10_encoder.ipynb #799a84d1
 def structure_features(batch) -> torch.Tensor:
     "Sequence-free residue features (N, 9) from the 'bondangles' node type: sin/cos of the defined angles + masks."
     ang = batch['bondangles'].x
@@ -169,6 +171,7 @@ def structure_features(batch) -> torch.Tensor:
     sc = torch.stack([torch.sin(ang), torch.cos(ang)], -1).reshape(len(ang), 6) * m.repeat_interleave(2, 1)
     return torch.cat([sc, m], 1)
 
+# %% ../nbs/foldtree2/10_encoder.ipynb #adff7f64
 class InputBlock(nn.Module):
     """Standardise residue features, optionally append the positional encoding, project to `out_channels`.
     `features='all'` reads `res.x` (angles, AAindex1 properties and one-hot amino acid, as the original did);
@@ -189,6 +192,7 @@ class InputBlock(nn.Module):
         if self.concat_positions: x = torch.cat([x, batch['positions'].x], -1)
         return self.dropout(F.gelu(self.lin(x)))
 
+# %% ../nbs/foldtree2/10_encoder.ipynb #6898283e
 class Body(nn.Module):
     "Graph convolutions over contacts, each with GraphNorm + GELU (+ residual), then jumping knowledge (cat)."
     def __init__(self, hidden_channels, conv='transformer', nheads=16, head_dim=None, dropout=0.0, dense=True):
@@ -218,6 +222,7 @@ class Body(nn.Module):
             xs.append(x)
         return self.jk(xs)
 
+# %% ../nbs/foldtree2/10_encoder.ipynb #6a3bcda5
 class Head(nn.Module):
     "MLP from the jumping-knowledge width to the embedding dimension, LayerNorm-ed."
     def __init__(self, in_channels, out_channels):

@@ -50,7 +50,7 @@ def seed_everything(seed: int):
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
 
-# %% ../nbs/foldtree2/30_engine.ipynb #ec3112be
+# %% ../nbs/foldtree2/30_engine.ipynb #23da3648
 @dataclass
 class AmpPolicy:
     "What mixed precision a run uses: autocast dtype (or None), whether a GradScaler is needed, and why."
@@ -70,7 +70,7 @@ class AmpPolicy:
         "A `torch.amp.GradScaler`, enabled only for float16 on CUDA (disabled ones pass values through)."
         return torch.amp.GradScaler(self.device_type, enabled=self.use_scaler)
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #87b509f5
 def amp_policy(device, enabled: bool = True, cpu_bf16: bool = False, dtype: str | None = None) -> AmpPolicy:
     """Mixed-precision policy for `device`: CUDA bf16 if supported else fp16+scaler; CPU fp32 unless `cpu_bf16`.
     `dtype='fp16'` or `'bf16'` forces that autocast dtype on CUDA (e.g. to test the GradScaler path on a bf16 GPU)."""
@@ -96,7 +96,7 @@ def amp_policy(device, enabled: bool = True, cpu_bf16: bool = False, dtype: str 
                          'cpu_bf16=True enables it)')
     return AmpPolicy(dt, None, False, False, f'{dt}: autocast not used on this device type, fp32')
 
-# %% ../nbs/foldtree2/30_engine.ipynb #d89624a1
+# %% ../nbs/foldtree2/30_engine.ipynb #a3aa016d
 SCHEDULES = ('linear', 'cosine', 'cosine_restarts', 'polynomial', 'plateau', 'none')
 
 
@@ -110,7 +110,7 @@ def _decay_factor(name: str, p: float, num_cycles: int, power: float) -> float:
     if name == 'none': return 1.0
     raise ValueError(name)
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #4e347e75
 class _GroupLambda:
     "Picklable LR multiplier for one parameter group (LambdaLR multiplies the group's initial LR by it)."
     def __init__(self, name, base_lr, min_lr, total_steps, warmup_steps, num_cycles, power):
@@ -124,7 +124,7 @@ class _GroupLambda:
         p = min(1.0, (s - W) / max(1, T - W))
         return self.floor + (1.0 - self.floor) * _decay_factor(self.name, p, self.num_cycles, self.power)
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #55e768d8
 def get_scheduler(optimizer: torch.optim.Optimizer, name: str, total_steps: int, warmup_steps: int = 0,
                   warmup_ratio: float | None = None, min_lr: float | Sequence[float] = 0.0, num_cycles: int = 1,
                   power: float = 1.0, plateau_patience: int = 5, plateau_factor: float = 0.5):
@@ -156,7 +156,7 @@ def get_scheduler(optimizer: torch.optim.Optimizer, name: str, total_steps: int,
                for b, m in zip(base, mins)]
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas), 'step'
 
-# %% ../nbs/foldtree2/30_engine.ipynb #f7c684a3
+# %% ../nbs/foldtree2/30_engine.ipynb #b0126bd5
 CHECKPOINT_MARKER = 'foldtree2_checkpoint'
 CHECKPOINT_VERSION = 2
 
@@ -164,7 +164,7 @@ CHECKPOINT_VERSION = 2
 class CheckpointError(RuntimeError):
     "A checkpoint file is missing, unreadable, or not a foldtree2 checkpoint."
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #1402e5b6
 def rng_state() -> dict:
     "The current RNG state of python, numpy, torch and CUDA, as plain types and tensors."
     name, keys, pos, has_gauss, cached = np.random.get_state()
@@ -174,7 +174,7 @@ def rng_state() -> dict:
             'torch': torch.get_rng_state(),
             'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #f28aca6f
 def restore_rng(rng: dict):
     "Restore the RNG state captured by `rng_state` (stored by `save_checkpoint` under 'rng')."
     ver, internal, gauss = rng['python']
@@ -186,7 +186,7 @@ def restore_rng(rng: dict):
     if rng.get('cuda') and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([t.cpu() for t in rng['cuda']])
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #f3e5ce84
 def save_checkpoint(path, state: dict) -> Path:
     "Atomically write `state` (+ RNG state under 'rng') to `path`: temp file in the same dir, fsync, os.replace."
     path = Path(path)
@@ -210,7 +210,7 @@ def save_checkpoint(path, state: dict) -> Path:
         finally: os.close(dfd)
     return path
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #aad24e4e
 def load_checkpoint(path, map_location='cpu', weights_only: bool = True) -> dict:
     "Load a checkpoint written by `save_checkpoint`; `CheckpointError` naming the file if missing/corrupt/foreign."
     path = Path(path)
@@ -225,7 +225,7 @@ def load_checkpoint(path, map_location='cpu', weights_only: bool = True) -> dict
         raise CheckpointError(f'{path}: not a foldtree2 checkpoint (no {CHECKPOINT_MARKER!r} marker)')
     return upgrade_checkpoint(state)
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #cb75578e
 def upgrade_checkpoint(ck: dict) -> dict:
     """A version-1 checkpoint in the layout of version 2 (`Trainer.state_dict`): foldtree2's
     `model: {encoder, decoder}`, `optimizers`, `schedulers`, `step`, `best`, `epoch_acc`, and emprot's single
@@ -268,7 +268,7 @@ def model_from_checkpoint(checkpoint, build, name=None) -> tuple[torch.nn.Module
         raise ValueError(f'{name}: weights do not fit the model built from its config ({e})') from None
     return model.eval(), state
 
-# %% ../nbs/foldtree2/30_engine.ipynb #139ab6c7
+# %% ../nbs/foldtree2/30_engine.ipynb #0a365e41
 @dataclass
 class DistEnv:
     "Where this process sits in a (possibly one-process) run."
@@ -279,14 +279,14 @@ class DistEnv:
     is_distributed: bool = False
     is_main: bool = True
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #b9711a4a
 def resolve_device(device=None, local_rank: int = 0) -> torch.device:
     "The package's one device rule: None or 'auto' → `cuda:{local_rank}` if CUDA is available, else CPU; anything else as given."
     if device is None or device == 'auto':
         return torch.device(f'cuda:{local_rank}') if torch.cuda.is_available() else torch.device('cpu')
     return torch.device(device)
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #5fe39e79
 def init_distributed(backend: str | None = None, device=None) -> DistEnv:
     "Join the torchrun process group if launched by torchrun (WORLD_SIZE>1); otherwise no process group."
     world = int(os.environ.get('WORLD_SIZE', '1'))
@@ -299,12 +299,12 @@ def init_distributed(backend: str | None = None, device=None) -> DistEnv:
         dist.init_process_group(backend or ('nccl' if dev.type == 'cuda' else 'gloo'))
     return DistEnv(rank, world, local_rank, dev, True, rank == 0)
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #cb3aed88
 def is_dist() -> bool:
     "True inside an initialised process group."
     return dist.is_available() and dist.is_initialized()
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #88cdd52f
 def cleanup_distributed():
     """Destroy the process group if there is one, after a barrier: a rank that tears down gloo while a peer is
     still finishing its last collective can abort that peer ("terminate called without an active exception")."""
@@ -313,7 +313,7 @@ def cleanup_distributed():
         dist.barrier()
         dist.destroy_process_group()
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #c9e9549c
 def _reduce_device() -> torch.device:
     return torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')
 
@@ -323,7 +323,7 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if is_dist(): dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #e63dd2a7
 def all_reduce_mean(x) -> float:
     "Mean of the scalar `x` over all ranks, as a python float (just `float(x)` outside a process group)."
     x = float(x.detach().item() if torch.is_tensor(x) else x)
@@ -332,7 +332,7 @@ def all_reduce_mean(x) -> float:
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t.item()) / dist.get_world_size()
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #e04ff391
 def broadcast_object(obj, src: int = 0):
     "Rank `src`'s `obj` on every rank (picklable objects); `obj` itself outside a process group."
     if not is_dist(): return obj
@@ -340,12 +340,12 @@ def broadcast_object(obj, src: int = 0):
     dist.broadcast_object_list(box, src=src, device=_reduce_device())
     return box[0]
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #500cdf3c
 def barrier():
     "Wait for all ranks (no-op outside a process group)."
     if is_dist(): dist.barrier()
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #5fb1f41a
 def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> torch.nn.Module:
     """Copy rank `src`'s buffers (BatchNorm running statistics, ...) to every rank; no-op outside a group.
     DDP broadcasts buffers at the *start* of each forward, so after the last training forward every rank
@@ -355,7 +355,7 @@ def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> torch.nn.Module:
             dist.broadcast(b.data, src=src)
     return module
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #331b41cd
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
     "The bare module inside DistributedDataParallel / DataParallel / torch.compile wrappers."
     while True:
@@ -366,7 +366,7 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
         else:
             return model
 
-# %% ../nbs/foldtree2/30_engine.ipynb #3d42137e
+# %% ../nbs/foldtree2/30_engine.ipynb #f7b58f4b
 class ConfigError(ValueError):
     "A config file is missing, unparsable, or has an unknown key / a value of the wrong type."
 
@@ -394,13 +394,13 @@ def load_config_file(path) -> dict:
                           f'got {type(cfg).__name__}')
     return cfg
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #648ac526
 def _type_name(t) -> str:
     if isinstance(t, tuple): return ' or '.join(_type_name(x) for x in t)
     if isinstance(t, list): return f'list of {_type_name(t[0])}'
     return t.__name__
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #573dde3f
 def _check_type(key, value, expected, source):
     "Return value coerced to `expected` (int->float only) or raise ConfigError."
     if expected is None: return value
@@ -417,7 +417,7 @@ def _check_type(key, value, expected, source):
         if t not in (bool, int, float) and t is not type(None) and isinstance(value, t): return value
     raise ConfigError(f'{source}: key {key!r} must be {_type_name(expected)}, got {type(value).__name__} {value!r}')
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #bc643ac3
 def validate_config(cfg: dict, defaults: dict, source: str = 'config', types: dict | None = None) -> dict:
     "Check `cfg` against `defaults`: unknown key or wrong type -> `ConfigError` naming key and `source`."
     types = dict(types or {})
@@ -435,13 +435,13 @@ def validate_config(cfg: dict, defaults: dict, source: str = 'config', types: di
         out[key] = _check_type(key, value, expected, source)
     return out
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #0c1a8b96
 def parser_defaults(parser: argparse.ArgumentParser) -> dict:
     "dest -> default for every option of `parser` (help excluded)."
     return {a.dest: a.default for a in parser._actions
             if a.dest != argparse.SUPPRESS and a.default != argparse.SUPPRESS and not isinstance(a, argparse._HelpAction)}
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #00b60f0e
 def types_from_parser(parser: argparse.ArgumentParser) -> dict:
     "dest -> expected type (a `[t]` list for nargs options; None-able when the default is None) for `validate_config`."
     out = {}
@@ -459,7 +459,7 @@ def types_from_parser(parser: argparse.ArgumentParser) -> dict:
         out[a.dest] = t
     return out
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #5a40d507
 def explicit_cli_keys(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> set:
     "The option dests the user actually typed in `argv` (even when the value equals the default)."
     sentinel = object()
@@ -475,7 +475,7 @@ def explicit_cli_keys(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
         parser._defaults = saved_defaults
     return {k for k, v in vars(ns).items() if v is not sentinel}
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #470c4d32
 def merge_config(defaults: dict, file_cfg: dict, cli_args, explicit: Iterable[str]) -> dict:
     "defaults < config file < explicitly typed CLI options. `cli_args` is a dict or argparse Namespace."
     cli = vars(cli_args) if isinstance(cli_args, argparse.Namespace) else dict(cli_args)
@@ -540,7 +540,7 @@ def make_writer(log_dir, enabled: bool = True):
     Path(log_dir).mkdir(parents=True, exist_ok=True)
     return SummaryWriter(log_dir=str(log_dir))
 
-# %% ../nbs/foldtree2/30_engine.ipynb #02de4449
+# %% ../nbs/foldtree2/30_engine.ipynb #b0be61ae
 LOOP_DEFAULTS = dict(epochs=1, accum_steps=1, clip_grad_norm=1.0, max_nonfinite=None, log_every=1, save_every=0,
                      save_last=False, keep_best_weights=False, progress=True, seed=0, patience=None, min_delta=0.0)
 
@@ -548,12 +548,12 @@ LOOP_DEFAULTS = dict(epochs=1, accum_steps=1, clip_grad_norm=1.0, max_nonfinite=
 class NonFiniteLossError(RuntimeError):
     "Raised after `max_nonfinite` consecutive accumulation groups with a non-finite loss or gradient."
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #35cb92ee
 class _TqdmHandler(logging.Handler):
     "Log lines on stderr, written past any progress bar."
     def emit(self, record): tqdm.write(self.format(record), file=sys.stderr)
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #669f44ed
 def console_logging(package: str) -> logging.Logger:
     "What a console script calls first: INFO lines of `package` on stderr (once), whatever else is configured."
     top = logging.getLogger(package)
@@ -562,7 +562,7 @@ def console_logging(package: str) -> logging.Logger:
     if top.level == logging.NOTSET or top.level > logging.INFO: top.setLevel(logging.INFO)
     return top
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #cd1fc147
 def get_logger(name: str) -> logging.Logger:
     "Logger `name`; when the application configured no logging, its package prints INFO lines (tqdm-safe)."
     lg = logging.getLogger(name)
@@ -769,7 +769,7 @@ def validate(self: Trainer, batches, prefix: str = 'val/') -> dict:
         self.model.train(was)
     return self.metrics(reduce_sums(sums, self.device), prefix)
 
-# %% ../nbs/foldtree2/30_engine.ipynb #ee48acde
+# %% ../nbs/foldtree2/30_engine.ipynb #a64f4167
 @patch
 def state_dict(self: Trainer) -> dict:
     "Everything exact resume needs, in the one checkpoint layout of both packages."
@@ -783,6 +783,7 @@ def state_dict(self: Trainer) -> dict:
             'nonfinite': self.nonfinite, 'epoch_sums': self.epoch_sums, 'epoch_seconds': self.epoch_seconds,
             'config': dict(self.config), **self.extra_state()}
 
+# %% ../nbs/foldtree2/30_engine.ipynb #927c63ec
 @patch
 def load_state_dict(self: Trainer, ck: dict):
     "Restore a `state_dict()` (raises on a mismatch; callers that must not half-load keep a backup)."
@@ -800,13 +801,14 @@ def load_state_dict(self: Trainer, ck: dict):
     self.epoch_seconds = float(ck['epoch_seconds'])
     if 'rng' in ck: restore_rng(ck['rng'])
 
+# %% ../nbs/foldtree2/30_engine.ipynb #d778e00c
 @patch
 def save(self: Trainer, kind: str) -> Path | None:
     "Write `{out_dir}/{kind}.pt` (rank 0 only; None without an output directory)."
     if not self.env.is_main or self.out_dir is None: return None
     return save_checkpoint(self.out_dir / f'{kind}.pt', {**self.state_dict(), 'kind': kind})
 
-# %% ../nbs/foldtree2/30_engine.ipynb #e8cbbc95
+# %% ../nbs/foldtree2/30_engine.ipynb #0036f11b
 @patch
 def _end_epoch(self: Trainer, train: dict, val: dict, seconds: float) -> bool:
     "Validation figures in: schedulers, early stopping, best weights, history, logs, checkpoints. True: stop."
@@ -834,6 +836,7 @@ def _end_epoch(self: Trainer, train: dict, val: dict, seconds: float) -> bool:
                       f'{self.early_stopping.num_bad_epochs} epochs')
     return stop
 
+# %% ../nbs/foldtree2/30_engine.ipynb #85f6d9e4
 @patch
 def epoch_line(self: Trainer, rec: dict, improved: bool) -> str:
     "The one log line of an epoch (subclasses may say more)."
@@ -841,7 +844,7 @@ def epoch_line(self: Trainer, rec: dict, improved: bool) -> str:
     return (f'epoch {rec["epoch"]}/{self.loop["epochs"]} step {rec["step"]}: train {rec[self.monitor]:.4f}'
             + (f' val {v:.4f}' if v is not None else '') + f' | {rec["seconds"]:.1f}s' + (' *best*' if improved else ''))
 
-# %% ../nbs/foldtree2/30_engine.ipynb #a48c5f97
+# %% ../nbs/foldtree2/30_engine.ipynb #af4f2e36
 @patch
 def fit(self: Trainer, train_batches, val_batches=None) -> float:
     "Train up to `loop['epochs']` epochs (early stopping may end sooner); returns the best monitored loss."
@@ -865,7 +868,7 @@ def fit(self: Trainer, train_batches, val_batches=None) -> float:
     self.save('final')
     return self.best_val_loss
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #7967adb2
 def _install_sigint(trainer):
     "Turn Ctrl-C into a flag the loop reads at group boundaries (main thread only; elsewhere nothing changes)."
     if threading.current_thread() is not threading.main_thread(): return None
@@ -874,6 +877,6 @@ def _install_sigint(trainer):
         trainer._interrupt = True
     return signal.signal(signal.SIGINT, on_sigint)
 
-
+# %% ../nbs/foldtree2/30_engine.ipynb #2f0fd786
 def _restore_sigint(old):
     if old is not None: signal.signal(signal.SIGINT, old)

@@ -63,7 +63,7 @@ def token_aa_dependence(tokens: Mapping[str, Sequence[int]], sequences: Mapping[
     return {'residues': N, 'aa_entropy_bits': H_aa, 'aa_given_token_entropy_bits': H_aa_tok,
             'token_aa_purity': sum(best.values()) / N}
 
-# %% ../nbs/foldtree2/61_evaluate.ipynb #36c237a2
+# %% ../nbs/foldtree2/61_evaluate.ipynb #ea0aa3a8
 def recovery_counts(pred: np.ndarray, true: np.ndarray, valid: np.ndarray | None = None) -> tuple[int, int]:
     "(correct, total) for class predictions `pred` (N,) or logits (N,C) against labels `true` (N,); `valid` masks residues."
     pred = np.asarray(pred); true = np.asarray(true)
@@ -72,6 +72,7 @@ def recovery_counts(pred: np.ndarray, true: np.ndarray, valid: np.ndarray | None
     m = np.ones(true.shape, bool) if valid is None else np.asarray(valid, bool)
     return int((pred[m] == true[m]).sum()), int(m.sum())
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #fed23306
 def contact_precision(prob: np.ndarray, coords: np.ndarray, min_sep: int = 24, cutoff: float = 8.0,
                       top: int | None = None) -> tuple[int, int]:
     """(true contacts, pairs scored) among the `top` (default L//5) highest-probability pairs with |i-j| >= min_sep;
@@ -87,6 +88,7 @@ def contact_precision(prob: np.ndarray, coords: np.ndarray, min_sep: int = 24, c
     d = np.linalg.norm(coords[i[order]] - coords[j[order]], axis=-1)
     return int((d < cutoff).sum()), int(order.size)
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #e011bb5a
 def angle_abs_error(pred: np.ndarray, true: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     "Per-angle (sum of |wrapped error| in degrees, count) over residues where `mask` (N,A) is true."
     pred = np.asarray(pred, dtype=np.float64); true = np.asarray(true, dtype=np.float64)
@@ -95,7 +97,7 @@ def angle_abs_error(pred: np.ndarray, true: np.ndarray, mask: np.ndarray | None 
     m = np.ones(d.shape, bool) if mask is None else np.asarray(mask, bool)
     return np.where(m, d, 0).sum(0), m.sum(0)
 
-# %% ../nbs/foldtree2/61_evaluate.ipynb #5e1f386c
+# %% ../nbs/foldtree2/61_evaluate.ipynb #30d8d55c
 def make_aligner():
     "Global protein aligner: BLOSUM62, gap open -10, extend -0.5 (EMBOSS needle defaults)."
     from Bio.Align import PairwiseAligner, substitution_matrices
@@ -104,10 +106,12 @@ def make_aligner():
     al.open_gap_score, al.extend_gap_score = -10.0, -0.5
     return al
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #5976cb52
 def _clean(seq: str) -> str:
     m = set('ARNDCQEGHILKMFPSTWYVBZX*')
     return ''.join(c if c in m else 'X' for c in seq.upper())
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #4e1ad88e
 def aligned_token_identity(seq_a: str, seq_b: str, tok_a, tok_b, aligner=None, K: int | None = None,
                            ss_a: str | None = None, ss_b: str | None = None) -> dict:
     "Align two proteins by sequence; fraction of aligned residue pairs with identical tokens (and amino acids, SS states)."
@@ -138,6 +142,7 @@ def aligned_token_identity(seq_a: str, seq_b: str, tok_a, tok_b, aligner=None, K
                                              if (sa[ia] != sb[ib]).any() else float('nan'),
             'chance_token_identity': float((pa * pb).sum())}
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #26f93d35
 def pair_consistency(pairs, proteins: Mapping[str, tuple[str, np.ndarray]], K: int | None = None) -> dict:
     """Pooled token identity over `pairs` of ids in `proteins` ({id: (sequence, tokens)} or (sequence, tokens, ss)),
     with per-pair values; with SS strings also the identity of 3-state SS at the same aligned positions."""
@@ -162,13 +167,14 @@ def pair_consistency(pairs, proteins: Mapping[str, tuple[str, np.ndarray]], K: i
             'median_pair_token_identity': float(np.median([r['token_identity'] for r in rows])),
             'per_pair': rows}
 
-# %% ../nbs/foldtree2/61_evaluate.ipynb #7058b8a7
+# %% ../nbs/foldtree2/61_evaluate.ipynb #16025d89
 AA_ORDER = 'ACDEFGHIKLMNPQRSTVWY'
 SS_STATES = ('helix', 'strand', 'loop')
 
 def _circ_mean(a: np.ndarray, m: np.ndarray) -> np.ndarray:
     return np.angle(np.where(m, np.exp(1j * a), 0).sum(0))
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #77abd6af
 def score_proteins(items: Sequence[dict], min_sep: int = 24, cutoff: float = 8.0) -> dict:
     """Pool metrics over proteins. Each item: `id`, `aa` (L,) int labels (−1 unknown), `ss` (L,) int (−1 unknown),
     `angles` (L,A) radians + `angle_mask` (L,A) bool, `coords` (L,3) CA Å, and `pred` (dict of standard names)."""
@@ -279,7 +285,7 @@ def plot_report(report: dict, outdir) -> list[Path]:
         fig.tight_layout(); f = outdir / 'homolog_consistency.png'; fig.savefig(f, dpi=110); plt.close(fig); files.append(f)
     return files
 
-# %% ../nbs/foldtree2/61_evaluate.ipynb #bd521934
+# %% ../nbs/foldtree2/61_evaluate.ipynb #0dba331c
 def _truth(item) -> dict:
     g = item.graph
     aa1 = g['AA'].x.numpy(); aa = np.where(aa1.sum(1) > 0, aa1.argmax(1), -1)
@@ -287,6 +293,7 @@ def _truth(item) -> dict:
     return dict(id=item.id, aa=aa, ss=ss, angles=g['bondangles'].x.numpy(), angle_mask=g['bondangles'].mask.numpy(),
                 coords=g['coords'].x.numpy())
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #43cab2e4
 def held_out_items(model, held_out=None, errors: dict | None = None):
     "GraphItems of the held-out set (default: the checkpoint's validation split) and a description of it."
     from foldtree2.alphabet import GraphItem, iter_graphs
@@ -309,11 +316,13 @@ def held_out_items(model, held_out=None, errors: dict | None = None):
     return items, {'source': f'validation split of {ds_path}', 'val_fraction': cfg.get('val_fraction'),
                    'seed': cfg.get('seed'), 'ids': [it.id for it in items]}
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #a8f14fcd
 def _sample_pairs(pairs: list, k: int, seed: int) -> list:
     if len(pairs) <= k: return pairs
     rng = np.random.default_rng(seed)
     return [pairs[i] for i in sorted(rng.choice(len(pairs), size=k, replace=False))]
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #db7a8eb3
 def evaluate(checkpoint, held_out=None, homologs=None, unrelated=None, outdir=None, batch_size: int = 8,
              device='cpu', max_pairs: int = 300, seed: int = 0, progress: bool = True) -> dict:
     "Full report (dict, also written as `outdir/report.json` with PNG plots when `outdir` is given)."
@@ -363,12 +372,14 @@ def evaluate(checkpoint, held_out=None, homologs=None, unrelated=None, outdir=No
         (outdir / 'report.json').write_text(json.dumps(report, indent=1, default=_json_default) + '\n')
     return report
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #fa7341d9
 def _json_default(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
     if isinstance(o, np.ndarray): return o.tolist()
     return str(o)
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #39b31db9
 def summary_lines(report: dict) -> list[str]:
     "Human-readable headline numbers of a report."
     cb, L = report['codebook'], []
@@ -399,6 +410,7 @@ def summary_lines(report: dict) -> list[str]:
     if report.get('errors'): L.append(f"{len(report['errors'])} input(s) failed: " + '; '.join(f'{k}: {v}' for k, v in list(report['errors'].items())[:5]))
     return L
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #003f48f0
 def _evaluate_parser():
     p = argparse.ArgumentParser(prog='foldtree2-evaluate', description='Evaluate a trained foldtree2 alphabet: JSON report + PNG plots.')
     p.add_argument('checkpoint')
@@ -415,6 +427,7 @@ def _evaluate_parser():
     p.add_argument('--no-progress', action='store_true')
     return p
 
+# %% ../nbs/foldtree2/61_evaluate.ipynb #84bc9250
 def evaluate_cli(argv=None) -> int:
     "Console script `foldtree2-evaluate`."
     a = _evaluate_parser().parse_args(argv)

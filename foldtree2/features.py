@@ -17,12 +17,12 @@ __all__ = ['HBOND_CUTOFF', 'CA_PREFILTER', 'SS_CLASSES', 'GODNODE_DIM', 'POSITIO
            'positional_encoding', 'distance_matrix', 'fourier_period', 'fourier_features', 'contact_pairs',
            'window_edges', 'expand_features', 'graph_parts', 'graph_from_arrays']
 
-# %% ../nbs/foldtree2/01_features.ipynb #00075a21
+# %% ../nbs/foldtree2/01_features.ipynb #0aee3c6a
 def peptide_bonded(bb: np.ndarray, max_cn: float = 2.0) -> np.ndarray:
     "(L-1,) bool: residue i is peptide-bonded to residue i+1 (C(i)–N(i+1) ≤ `max_cn` Å)."
     return np.linalg.norm(bb[1:, 0] - bb[:-1, 2], axis=-1) <= max_cn
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #6f744573
 def dihedral(p0, p1, p2, p3) -> np.ndarray:
     "Dihedral angle (radians, IUPAC sign) of four point arrays (..., 3), vectorised."
     b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
@@ -33,7 +33,7 @@ def dihedral(p0, p1, p2, p3) -> np.ndarray:
     y = (np.cross(b1n, v) * w).sum(-1)
     return np.arctan2(y, x)
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #9a6ce4c7
 def backbone_dihedrals(bb: np.ndarray):
     """phi, psi, omega per residue from (L,4,3) N/CA/C/O coordinates.
     Returns `angles` (L,3) float32 (0 where undefined) and `mask` (L,3) bool.
@@ -66,12 +66,12 @@ def local_frames(bb: np.ndarray):
     R = np.stack([e1, e2, e3], axis=-1)
     return R.astype(np.float32), CA.astype(np.float32)
 
-# %% ../nbs/foldtree2/01_features.ipynb #94a3e98c
+# %% ../nbs/foldtree2/01_features.ipynb #5cd5a896
 HBOND_CUTOFF = -0.5       # kcal/mol (Kabsch & Sander; pydssp's DEFAULT_CUTOFF)
 _Q1Q2_F = 0.084 * 332     # pydssp's CONST_Q1Q2 * CONST_F
 CA_PREFILTER = 9.0        # Å, mkdssp's minimal CA distance for an H-bond candidate
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #3b0ea3a7
 def _amide_h(bb, bonded):
     """Amide H placed as pydssp does: 1.01 Å from N along the bisector of C(i-1)→N and CA→N; undefined (NaN)
     for the first residue and after a chain break."""
@@ -82,7 +82,7 @@ def _amide_h(bb, bonded):
     H[1:][~bonded] = np.nan
     return H
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #7bf26dd4
 def hbonds(bb: np.ndarray, sequence: str = '', ca_cutoff: float = CA_PREFILTER, D=None, pairs=None):
     """Backbone H-bonds: pydssp's Kabsch–Sander energy and −0.5 kcal/mol cutoff, evaluated only for residue
     pairs with CA–CA < `ca_cutoff` (mkdssp's pre-filter) instead of all L² pairs.
@@ -149,7 +149,7 @@ def dssp3(bb: np.ndarray, sequence: str = '', hb=None) -> np.ndarray:
     out[strand] = 1; out[helix] = 0
     return out
 
-# %% ../nbs/foldtree2/01_features.ipynb #3050bd73
+# %% ../nbs/foldtree2/01_features.ipynb #f27348b7
 @lru_cache(maxsize=1)
 def aaindex_table() -> np.ndarray:
     """(21, P) float32: the AAindex1 properties (every record of the `aaindex` package) for the 20 amino
@@ -172,13 +172,12 @@ def aaindex_table() -> np.ndarray:
 _AA_LUT = np.full(256, 20, np.int64)                      # byte -> index into AA_ORDER (20: X/unknown)
 for _k, _a in enumerate(AA_ORDER): _AA_LUT[ord(_a)] = _k
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #c5fbbcc2
 def aa_indices(sequence: str) -> np.ndarray:
     "(L,) int64 index into AA_ORDER; 20 for X/unknown."
     return _AA_LUT[np.frombuffer(sequence.encode('ascii', 'replace'), np.uint8)]
 
-
-# %% ../nbs/foldtree2/01_features.ipynb #d88f1368
+# %% ../nbs/foldtree2/01_features.ipynb #2d45c163
 _PE = {}
 
 
@@ -194,18 +193,18 @@ def _pe_table(L: int, d: int = 256, base: float = 10000.0) -> np.ndarray:
         _PE[(d, base)] = tab
     return tab
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #69afcf2a
 def positional_encoding(L: int, d: int = 256, base: float = 10000.0) -> np.ndarray:
     "(L,d) sinusoidal encoding of the residue index (sin on even, cos on odd columns); rows are cached."
     return _pe_table(L, d, base)[:L].copy()
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #69c89ca9
 def distance_matrix(x: np.ndarray) -> np.ndarray:
     "(L,L) float32 Euclidean distances between rows of x (L,3) (torch.cdist without the matmul shortcut: exact to ~1e-5 Å)."
     xt = torch.as_tensor(np.asarray(x, np.float32))
     return torch.cdist(xt, xt, compute_mode='donot_use_mm_for_euclid_dist').numpy()
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #2d10617b
 @lru_cache(maxsize=None)
 def fourier_period(L: int, n1: int = 80, k2: int = 25) -> int:
     """Zero-padded DFT length used by `fourier_features`: the smallest 2·3·5-smooth number ≥ max(L, 2·n1, 2·k2)
@@ -218,7 +217,7 @@ def fourier_period(L: int, n1: int = 80, k2: int = 25) -> int:
         if m == 1: return n
         n += 1
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #760250e1
 def fourier_features(D: np.ndarray, n1: int = 80, k2: int = 25):
     """Fourier features of a CA distance map D (L,L).
     Rows and columns are zero-padded to P = the smallest FFT-friendly length ≥ max(L, 2·n1, 2·k2) (so prime
@@ -254,7 +253,7 @@ def window_edges(L: int, w: int = 2):
     sep = np.concatenate([np.full(max(L - k, 0), k) for k in range(1, w + 1)]) if L > 1 else np.zeros(0)
     return np.stack([src, src + sep]).astype(np.int64), sep.astype(np.float32)
 
-# %% ../nbs/foldtree2/01_features.ipynb #24bc0a4f
+# %% ../nbs/foldtree2/01_features.ipynb #d0063c66
 GODNODE_DIM = 5
 POSITION_DIM = 256        # columns of the 'positions' encoding
 
@@ -267,7 +266,7 @@ def _residue_tables():
     res = np.concatenate([np.zeros((21, 9), np.float32), aai, oh], 1)
     return torch.from_numpy(res), torch.from_numpy(oh), torch.eye(3)
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #b67883f8
 def expand_features(d: HeteroData) -> HeteroData:
     """Turn a compact graph, or a batch of them, into the full feature schema, in place; full graphs pass unchanged.
 
@@ -290,7 +289,7 @@ def expand_features(d: HeteroData) -> HeteroData:
     d['ss'].x = ss_tab[d['ss'].x[:, 0]]
     return d
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #d72a605f
 def graph_parts(coords, sequence: str, plddt=None, identifier: str = '', radius: float = 15.0,
                 window: int = 2, hb=None) -> dict:
     """The compact graph as a plain mapping `{node type or edge type: {attribute: tensor}, 'identifier': ...,
@@ -341,7 +340,7 @@ def graph_parts(coords, sequence: str, plddt=None, identifier: str = '', radius:
         'identifier': identifier, 'sequence': sequence,
     }
 
-
+# %% ../nbs/foldtree2/01_features.ipynb #03195144
 def graph_from_arrays(coords, sequence: str, plddt=None, identifier: str = '', radius: float = 15.0,
                       window: int = 2, hb=None, compact: bool = False) -> HeteroData:
     """The foldtree2 residue graph (schema in the project brief) from backbone coordinates (L,4,3) N/CA/C/O,

@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument(f'--{k}-weight', type=float, default=D[f'{k}_weight'], dest=f'{k}_weight')
     return p
 
-# %% ../nbs/foldtree2/50_learn_monodecoder.ipynb #45d32a40
+# %% ../nbs/foldtree2/50_learn_monodecoder.ipynb #587e4af8
 def resolve_config(argv=None, parser=None) -> dict:
     "Parse `argv`, read and validate --config, merge (defaults < file < typed options). Raises ConfigError."
     parser = parser or build_parser()
@@ -137,13 +137,13 @@ def resolve_config(argv=None, parser=None) -> dict:
                               f'got {v!r}')
     return cfg
 
-
+# %% ../nbs/foldtree2/50_learn_monodecoder.ipynb #29c488cb
 def default_dataset_path() -> Path:
     "Where `--default` keeps the embedded default dataset: $FOLDTREE2_DATA/default_structures.h5."
     root = Path(os.environ.get('FOLDTREE2_DATA', Path.home() / '.cache' / 'foldtree2'))
     return root / 'default_structures.h5'
 
-
+# %% ../nbs/foldtree2/50_learn_monodecoder.ipynb #4151a95e
 def ensure_default_dataset(path=None) -> Path:
     "Build the default dataset (mdanalysistests chains, experimental) at `path` with foldtree2.data if missing."
     from foldtree2.data import build_store, default_structure_files
@@ -154,7 +154,7 @@ def ensure_default_dataset(path=None) -> Path:
         print(f'default dataset: {rep.summary()} -> {path}', file=sys.stderr)
     return path
 
-
+# %% ../nbs/foldtree2/50_learn_monodecoder.ipynb #b6c7bfdc
 def main(argv=None) -> int:
     "Console script `learn_monodecoder`: parse options and config, then `foldtree2.train.train`."
     parser = build_parser()

@@ -13,7 +13,7 @@ from foldtree2.decoders import dist_bin_edges
 __all__ = ['DEFAULT_WEIGHTS', 'masked_mean', 'residue_mask', 'class_targets', 'signed_log', 'aa_loss', 'ss_loss', 'angle_loss',
            'pair_losses', 'fft2_loss', 'compute_losses', 'monodecoder_loss']
 
-# %% ../nbs/foldtree2/20_losses.ipynb #28e0076a
+# %% ../nbs/foldtree2/20_losses.ipynb #560401c7
 DEFAULT_WEIGHTS = dict(edge=0.25, logit=0.25, x=1.0, fft2=0.01, vq=0.1, angles=0.05, ss=0.25)
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -21,6 +21,7 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.to(values.dtype)
     return (values * m).sum() / m.sum().clamp(min=1)
 
+# %% ../nbs/foldtree2/20_losses.ipynb #e6c46a84
 def residue_mask(batch, mask_plddt: bool = False, plddt_threshold: float = 0.3) -> torch.Tensor:
     "Kept residues (N,) bool: pLDDT ≥ threshold when `mask_plddt`, else all."
     n = batch['res'].num_nodes
@@ -30,23 +31,27 @@ def residue_mask(batch, mask_plddt: bool = False, plddt_threshold: float = 0.3) 
         raise KeyError("mask_plddt=True but the graph has no 'plddt' node features")
     return batch['plddt'].x.reshape(-1) >= plddt_threshold
 
+# %% ../nbs/foldtree2/20_losses.ipynb #950d74a1
 def class_targets(onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Class index and validity (a row with no 1, e.g. amino acid X, is not a target)."
     return onehot.argmax(-1), onehot.sum(-1) > 0
 
+# %% ../nbs/foldtree2/20_losses.ipynb #8790d5d8
 def signed_log(x): return torch.sign(x) * torch.log1p(x.abs())
 
-# %% ../nbs/foldtree2/20_losses.ipynb #b8f17bcf
+# %% ../nbs/foldtree2/20_losses.ipynb #d6f3f33c
 def aa_loss(logits, batch, keep):
     "Amino-acid cross-entropy averaged over kept residues with a known amino acid."
     t, ok = class_targets(batch['AA'].x)
     return masked_mean(F.cross_entropy(logits.float(), t, reduction='none'), keep & ok)
 
+# %% ../nbs/foldtree2/20_losses.ipynb #a471c20c
 def ss_loss(logits, batch, keep):
     "3-state secondary-structure cross-entropy over kept residues."
     t, ok = class_targets(batch['ss'].x)
     return masked_mean(F.cross_entropy(logits.float(), t, reduction='none'), keep & ok)
 
+# %% ../nbs/foldtree2/20_losses.ipynb #96236f67
 def angle_loss(pred, batch, keep):
     """Wrapped angle loss: `1 - cos(pred - true)` for φ, ψ, ω, where `pred` (N, 6) holds (sin, cos) pairs
     (normalised here). Only angles marked defined in `bondangles.mask` on kept residues count."""
@@ -58,6 +63,7 @@ def angle_loss(pred, batch, keep):
     per = 1 - (p[..., 0] * torch.sin(true) + p[..., 1] * torch.cos(true))
     return masked_mean(per, defined.bool() & keep[:, None])
 
+# %% ../nbs/foldtree2/20_losses.ipynb #0dff4539
 def pair_losses(out, batch, keep, n_bins):
     "Contact BCE and distance-bin CE over sampled pairs whose two residues are kept."
     i, j = out['pair_index']
@@ -70,6 +76,7 @@ def pair_losses(out, batch, keep, n_bins):
     logit = masked_mean(F.cross_entropy(out['dist_logits'].float(), t, reduction='none'), ok)
     return edge, logit
 
+# %% ../nbs/foldtree2/20_losses.ipynb #51e1ce33
 def fft2_loss(pred, batch, keep, graph):
     "MSE on signed-log 2-D Fourier features (real/amplitude then imaginary/phase), proteins with a kept residue."
     target = signed_log(torch.cat([batch['fourier2dr'].x, batch['fourier2di'].x], -1))
@@ -78,7 +85,7 @@ def fft2_loss(pred, batch, keep, graph):
     has[graph[keep]] = True
     return masked_mean(per, has)
 
-# %% ../nbs/foldtree2/20_losses.ipynb #32b5531e
+# %% ../nbs/foldtree2/20_losses.ipynb #f37fdbab
 def compute_losses(out: dict, batch, enc_out, keep, n_dist_bins: int = 16) -> dict:
     "Every available loss term (unweighted) from decoder predictions `out` and the encoder output."
     terms = {'vq': masked_mean(enc_out.vq_loss_per_res, keep)}
@@ -91,6 +98,7 @@ def compute_losses(out: dict, batch, enc_out, keep, n_dist_bins: int = 16) -> di
     if 'fft2' in out: terms['fft2'] = fft2_loss(out['fft2'], batch, keep, enc_out.batch)
     return terms
 
+# %% ../nbs/foldtree2/20_losses.ipynb #10ca9f7a
 def monodecoder_loss(encoder, decoder, batch, weights: dict | None = None, mask_plddt: bool = False,
                      plddt_threshold: float = 0.3):
     """Encode `batch`, decode, and return `(total, terms, enc_out)`: `total` the weighted sum, `terms` the

@@ -11,7 +11,7 @@ import torch.nn as nn
 # %% auto #0
 __all__ = ['PARTS', 'ParamAssignment', 'foldtree2_modules', 'assign_parameters', 'param_table', 'build_optimizers']
 
-# %% ../nbs/foldtree2/31_optim.ipynb #06c21a08
+# %% ../nbs/foldtree2/31_optim.ipynb #691e3abc
 PARTS = ('input', 'body', 'head')
 
 
@@ -24,7 +24,7 @@ class ParamAssignment:
     reason: str
     param: nn.Parameter
 
-
+# %% ../nbs/foldtree2/31_optim.ipynb #3399d40f
 def foldtree2_modules(encoder: nn.Module, decoder: nn.Module) -> dict[str, tuple[nn.Module, bool]]:
     "Name -> (module, is_decoder) for the encoder and every sub-decoder; each must have input/body/head."
     mods = {'encoder': (encoder, False)}
@@ -36,7 +36,7 @@ def foldtree2_modules(encoder: nn.Module, decoder: nn.Module) -> dict[str, tuple
         if missing: raise ValueError(f'{name} lacks the {"/".join(missing)} part(s) required for structural grouping')
     return mods
 
-
+# %% ../nbs/foldtree2/31_optim.ipynb #767f62e7
 def assign_parameters(encoder: nn.Module, decoder: nn.Module, use_muon: bool = False,
                       muon_encoder: bool = True, muon_decoders: bool = True) -> list[ParamAssignment]:
     "Assign every trainable parameter of encoder+decoder to exactly one group ('muon', 'adamw_decay', 'adamw_no_decay')."
@@ -68,7 +68,7 @@ def assign_parameters(encoder: nn.Module, decoder: nn.Module, use_muon: bool = F
             if p.requires_grad and id(p) not in seen: by_shape(f'{prefix}.{pn}', p, 'outside input/body/head (explicit)')
     return rows
 
-
+# %% ../nbs/foldtree2/31_optim.ipynb #47d63878
 def param_table(rows: list[ParamAssignment]) -> str:
     "A plain-text table of parameter -> group (one line per parameter) with per-group totals."
     w = max(len(r.name) for r in rows)
@@ -78,7 +78,7 @@ def param_table(rows: list[ParamAssignment]) -> str:
         lines.append(f'-- {g}: {len(sel)} tensors, {sum(r.param.numel() for r in sel):,} parameters')
     return '\n'.join(lines)
 
-
+# %% ../nbs/foldtree2/31_optim.ipynb #932e46ec
 def build_optimizers(encoder: nn.Module, decoder: nn.Module, use_muon: bool = False, muon_encoder: bool = True,
                      muon_decoders: bool = True, learning_rate: float = 1e-4, muon_lr: float = 0.02,
                      adamw_lr: float = 3e-4, weight_decay: float = 0.01) -> dict[str, torch.optim.Optimizer]:

@@ -9,7 +9,7 @@ import subprocess
 # %% auto #0
 __all__ = ['TOOLS', 'MissingBinaryError', 'find_binary', 'run_tool']
 
-# %% ../nbs/foldtree2/03_programs.ipynb #fdc5109b
+# %% ../nbs/foldtree2/03_programs.ipynb #597104dd
 TOOLS = {'mafft': (('mafft',), 'mafft'),
          'iqtree': (('iqtree2', 'iqtree'), 'iqtree'),
          'raxml': (('raxmlHPC', 'raxmlHPC-PTHREADS', 'raxmlHPC-SSE3', 'raxmlHPC-AVX'), 'raxml'),
@@ -19,7 +19,7 @@ TOOLS = {'mafft': (('mafft',), 'mafft'),
          'dpkg': (('dpkg',), 'dpkg')}
 "tool → (executables tried in order, Debian package that provides them)."
 
-
+# %% ../nbs/foldtree2/03_programs.ipynb #93abba13
 class MissingBinaryError(RuntimeError):
     "An external program the step needs is not on PATH."
 

@@ -14,7 +14,7 @@ import torch.distributed as dist
 # %% auto #0
 __all__ = ['VQOutput', 'kmeans', 'code_entropy', 'VectorQuantizer', 'commitment_schedule']
 
-# %% ../nbs/foldtree2/11_quantizer.ipynb #8f64eca4
+# %% ../nbs/foldtree2/11_quantizer.ipynb #9b4ccf66
 @dataclass
 class VQOutput:
     "Result of `VectorQuantizer.forward`."
@@ -26,6 +26,7 @@ class VQOutput:
     perplexity: torch.Tensor   # scalar: exp(entropy) of the code distribution over kept items
     counts: torch.Tensor       # (K,) how many kept items chose each code
 
+# %% ../nbs/foldtree2/11_quantizer.ipynb #30b005cd
 def _dist_on() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 

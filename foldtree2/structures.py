@@ -16,19 +16,19 @@ import numpy as np
 __all__ = ['AA_ORDER', 'BACKBONE_ATOMS', 'MODES', 'EXAMPLE_DATA', 'AFDB_RRNPPA', 'UPSTREAM_H5', 'StructureError', 'Chain',
            'file_stem', 'one_letter', 'read_structure']
 
-# %% ../nbs/foldtree2/00_structures.ipynb #6116f1b4
+# %% ../nbs/foldtree2/00_structures.ipynb #f483beef
 AA_ORDER = 'ACDEFGHIKLMNPQRSTVWY'
 BACKBONE_ATOMS = ('N', 'CA', 'C', 'O')
 MODES = ('auto', 'alphafold', 'experimental')
 
-
+# %% ../nbs/foldtree2/00_structures.ipynb #271a812d
 class StructureError(ValueError):
     "A structure file that cannot be turned into protein chains; `.path` names the file, `.reason` says why."
     def __init__(self, path, reason: str):
         self.path, self.reason = str(path), reason
         super().__init__(f'{path}: {reason}')
 
-
+# %% ../nbs/foldtree2/00_structures.ipynb #e9f7450c
 @dataclass
 class Chain:
     "One protein chain: backbone coordinates and per-residue annotations, all of length L."
@@ -47,7 +47,7 @@ class Chain:
         kind = 'experimental' if self.experimental else 'predicted'
         return f'Chain({self.name!r}, {len(self)} residues, {kind})'
 
-
+# %% ../nbs/foldtree2/00_structures.ipynb #3c5402b2
 def file_stem(path) -> str:
     "File name without .gz and the structure extension: 'x/1abc.cif.gz' → '1abc'."
     name = Path(path).name

@@ -17,7 +17,7 @@ __all__ = ['GAP_GRID', 'SUBMAT_SUFFIX', 'PairAlignment', 'align_pair', 'align_al
            'log_odds', 'SubMatrix', 'sw_score', 'sw_scores', 'choose_gaps', 'learn_submat', 'submat_path',
            'save_submat', 'mafft_op', 'load_submat', 'read_chains', 'encode_chains', 'token_submat', 'submat_cli']
 
-# %% ../nbs/foldtree2/63_submat.ipynb #633e5f33
+# %% ../nbs/foldtree2/63_submat.ipynb #ea45002f
 @dataclass
 class PairAlignment:
     "TM-align of chains a and b: TM-scores and the aligned residue indices with their distance after superposition."
@@ -35,6 +35,7 @@ class PairAlignment:
         "TM-score normalised by the shorter chain."
         return self.tm_a if self.len_a <= self.len_b else self.tm_b
 
+# %% ../nbs/foldtree2/63_submat.ipynb #fa517713
 def _aligned_indices(sx: str, sy: str) -> tuple[np.ndarray, np.ndarray]:
     x = np.frombuffer(sx.encode('latin-1'), np.uint8) != ord('-')
     y = np.frombuffer(sy.encode('latin-1'), np.uint8) != ord('-')
@@ -42,6 +43,7 @@ def _aligned_indices(sx: str, sy: str) -> tuple[np.ndarray, np.ndarray]:
     both = x & y
     return ix[both].astype(np.int64), iy[both].astype(np.int64)
 
+# %% ../nbs/foldtree2/63_submat.ipynb #0c93a04b
 def align_pair(name_a: str, ca_a, seq_a: str, name_b: str, ca_b, seq_b: str) -> PairAlignment:
     "TM-align two chains given their Cα coordinates (L, 3) and sequences."
     from tmtools import tm_align
@@ -66,7 +68,7 @@ def align_all(chains, pairs=None, processes: int = 1) -> list[PairAlignment]:
             return pool.map(_align_job, jobs, chunksize=max(1, len(jobs) // (8 * processes)))
     return [_align_job(j) for j in jobs]
 
-# %% ../nbs/foldtree2/63_submat.ipynb #92eca5de
+# %% ../nbs/foldtree2/63_submat.ipynb #4c120bd8
 def as_indices(seq, alphabet: str) -> np.ndarray:
     "A sequence (string over `alphabet`, or integer indices) → int64 indices; -1 for characters not in the alphabet."
     if isinstance(seq, str):
@@ -74,6 +76,7 @@ def as_indices(seq, alphabet: str) -> np.ndarray:
         return lut[np.frombuffer(seq.encode('latin-1'), np.uint8)]
     return np.asarray(seq, np.int64).ravel()
 
+# %% ../nbs/foldtree2/63_submat.ipynb #3e461e98
 def pair_counts(alns, symbols: dict, alphabet: str, min_tm: float = 0.5, max_dist: float = 5.0) -> np.ndarray:
     "Symmetric (n, n) counts of symbol pairs at aligned positions of pairs with TM ≥ min_tm and distance ≤ max_dist."
     n = len(alphabet)
@@ -86,6 +89,7 @@ def pair_counts(alns, symbols: dict, alphabet: str, min_tm: float = 0.5, max_dis
         np.add.at(C, (sa[ok], sb[ok]), 1); np.add.at(C, (sb[ok], sa[ok]), 1)
     return C
 
+# %% ../nbs/foldtree2/63_submat.ipynb #b9149677
 def composition(symbols: dict, alphabet: str, pseudocount: float = 1.0) -> np.ndarray:
     "Background frequencies: symbol composition of the sequences, +pseudocount per symbol."
     n = len(alphabet)
@@ -94,6 +98,7 @@ def composition(symbols: dict, alphabet: str, pseudocount: float = 1.0) -> np.nd
         t = as_indices(s, alphabet); q += np.bincount(t[t >= 0], minlength=n)
     return q / q.sum()
 
+# %% ../nbs/foldtree2/63_submat.ipynb #24913193
 def log_odds(counts: np.ndarray, background: np.ndarray, scale: float = 2.0, pseudocount: float = 1.0):
     "(float scores in bits·scale, rounded integer scores) from symmetric pair counts and a background."
     q = np.asarray(background, np.float64)
@@ -132,12 +137,13 @@ class SubMatrix:
             for j in range(len(self)): m.set_value(i, j, int(self.scores[i, j]))
         return m
 
-# %% ../nbs/foldtree2/63_submat.ipynb #35faf4be
+# %% ../nbs/foldtree2/63_submat.ipynb #27fe0684
 def _as_text(seq, alphabet: str) -> str:
     if isinstance(seq, str): return seq
     t = np.asarray(seq, np.int64).ravel()
     return ''.join(alphabet[i] for i in t)
 
+# %% ../nbs/foldtree2/63_submat.ipynb #babbbf53
 def sw_score(a, b, sm: SubMatrix, matrix=None) -> int:
     "Smith–Waterman local alignment score of a and b (strings over sm.alphabet or index arrays), parasail."
     import parasail
@@ -146,6 +152,7 @@ def sw_score(a, b, sm: SubMatrix, matrix=None) -> int:
     if not a or not b: return 0
     return int(parasail.sw_scan_32(a, b, int(sm.gap_open), int(sm.gap_extend), m).score)
 
+# %% ../nbs/foldtree2/63_submat.ipynb #60c171e5
 def sw_scores(seqs: dict, sm: SubMatrix, pairs) -> np.ndarray:
     "SW scores for the (id_a, id_b) pairs, one parasail matrix built once."
     m = sm.parasail()
@@ -191,7 +198,7 @@ def learn_submat(symbols: dict, alphabet: str, alns, min_tm: float = 0.5, max_di
     if gaps: sm.meta['gap_search'] = choose_gaps(sm, symbols, alns, min_tm)['auc']
     return sm
 
-# %% ../nbs/foldtree2/63_submat.ipynb #0519c55d
+# %% ../nbs/foldtree2/63_submat.ipynb #4cdcaa2b
 SUBMAT_SUFFIX = '.submat.txt'
 _FORMAT = 'foldtree2 substitution matrix v1'
 
@@ -200,6 +207,7 @@ def submat_path(checkpoint) -> Path:
     p = Path(checkpoint)
     return p.with_name((p.name[:-len(p.suffix)] if p.suffix else p.name) + SUBMAT_SUFFIX)
 
+# %% ../nbs/foldtree2/63_submat.ipynb #e558150e
 def save_submat(sm: SubMatrix, path) -> Path:
     "Write `sm` in MAFFT's text-matrix format (`0xHH 0xHH score`), metadata in `#` comment lines."
     path = Path(path)
@@ -217,13 +225,14 @@ def save_submat(sm: SubMatrix, path) -> Path:
     path.write_text('\n'.join(lines) + '\n', encoding='ascii')
     return path
 
-# %% ../nbs/foldtree2/63_submat.ipynb #409691b0
+# %% ../nbs/foldtree2/63_submat.ipynb #cfd2b109
 def mafft_op(sm: SubMatrix) -> float:
     "MAFFT --op equivalent of sm.gap_open: MAFFT scales the centred matrix to a mean diagonal of 600 = --op 1.0."
     q = sm.background
     s = sm.scores - q @ sm.scores @ q
     return float(sm.gap_open / max(np.diag(s) @ q, 1e-9))
 
+# %% ../nbs/foldtree2/63_submat.ipynb #519bcc7b
 def load_submat(path) -> SubMatrix:
     "Read a matrix written by `save_submat`; a checkpoint path finds the `.submat.txt` beside it."
     path = Path(path)
@@ -250,7 +259,7 @@ def load_submat(path) -> SubMatrix:
     return SubMatrix(''.join(map(chr, codes)), S, np.array([bg[c] for c in codes]), int(head.get('gap_open', 10)),
                      int(head.get('gap_extend', 1)), float(head.get('scale', 2)), meta)
 
-# %% ../nbs/foldtree2/63_submat.ipynb #461b8344
+# %% ../nbs/foldtree2/63_submat.ipynb #a1e0e11b
 def read_chains(inputs, max_residues: int | None = None, max_chains: int | None = None, seed: int = 0) -> list:
     """Chains of structure files (every protein chain) and foldtree2 HDF5 stores (exactly the stored chains, their ids);
     `max_chains`: a seeded random subset, in input order (all-pairs TM-align grows as n²)."""
@@ -268,6 +277,7 @@ def read_chains(inputs, max_residues: int | None = None, max_chains: int | None 
         out = [out[k] for k in sorted(np.random.default_rng(seed).choice(len(out), max_chains, replace=False))]
     return out
 
+# %% ../nbs/foldtree2/63_submat.ipynb #1704ee71
 def encode_chains(checkpoint, chains, device='cpu'):
     "Tokens of `Chain`s with a checkpoint (path or loaded model), through foldtree2-encode's encoder; one error names them all."
     from foldtree2.alphabet import GraphItem, encode_items, load_model
@@ -279,6 +289,7 @@ def encode_chains(checkpoint, chains, device='cpu'):
     if enc.errors: raise ValueError(f'{checkpoint}: encoding failed for {sorted(enc.errors)[:3]} (of {len(enc.errors)})')
     return enc
 
+# %% ../nbs/foldtree2/63_submat.ipynb #b667f265
 def token_submat(checkpoint, structures, processes: int = 1, min_tm: float = 0.5, max_dist: float = 5.0,
                  max_chains: int | None = None, device='cpu', progress: bool = False, out=None) -> tuple[SubMatrix, Path]:
     "Learn the token substitution matrix of `checkpoint` from training structures; write it beside the checkpoint."

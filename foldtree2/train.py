@@ -25,12 +25,12 @@ from foldtree2.quantizer import code_entropy, commitment_schedule
 __all__ = ['LOSS_TERMS', 'FEATURE_SIZE_KEYS', 'MODEL_KEYS', 'default_config', 'LossModel', 'epoch_order', 'make_loader',
            'codebook_stats', 'loop_options', 'schedule_options', 'MonodecoderTrainer', 'build_trainer', 'train']
 
-# %% ../nbs/foldtree2/40_train.ipynb #6a4450be
+# %% ../nbs/foldtree2/40_train.ipynb #699f23c0
 LOSS_TERMS = tuple(DEFAULT_WEIGHTS)
 FEATURE_SIZE_KEYS = ('in_channels', 'positions_dim', 'fft2_dim')      # read from the data, not options
 MODEL_KEYS = tuple(k for k in MODEL_DEFAULTS if k not in FEATURE_SIZE_KEYS)
 
-
+# %% ../nbs/foldtree2/40_train.ipynb #624344bf
 def default_config() -> dict:
     "Every option of the trainer with its default (keys = `learn_monodecoder` option dests)."
     cfg = dict(
@@ -45,7 +45,6 @@ def default_config() -> dict:
     cfg.update(copy.deepcopy({k: v for k, v in MODEL_DEFAULTS.items() if k not in FEATURE_SIZE_KEYS}))
     cfg.update({f'{k}_weight': v for k, v in DEFAULT_WEIGHTS.items()})
     return cfg
-
 
 # %% ../nbs/foldtree2/40_train.ipynb #2148bf72
 class LossModel(nn.Module):
@@ -123,7 +122,7 @@ class MonodecoderTrainer(Trainer):
         if seconds: out['residues_per_s'] = float(s['res']) / seconds
         return out
 
-# %% ../nbs/foldtree2/40_train.ipynb #c13e952d
+# %% ../nbs/foldtree2/40_train.ipynb #c732c476
 @patch
 def before_step(self: MonodecoderTrainer):
     c = self.config
@@ -132,6 +131,7 @@ def before_step(self: MonodecoderTrainer):
                                              warmup_steps=c['commitment_warmup_steps'])
     self.writer.add_scalar('commitment_cost', vq.commitment_cost, self.global_step + 1)
 
+# %% ../nbs/foldtree2/40_train.ipynb #8c0e322d
 @patch
 def record(self: MonodecoderTrainer, train: dict, val: dict) -> dict:
     v = bool(val)
@@ -140,6 +140,7 @@ def record(self: MonodecoderTrainer, train: dict, val: dict) -> dict:
             'perplexity': train['perplexity'], 'codes': train['codes'], 'val_usage': val['val/usage'] if v else None,
             'residues_per_s': train.get('residues_per_s', 0.0)}
 
+# %% ../nbs/foldtree2/40_train.ipynb #40d271e1
 @patch
 def epoch_line(self: MonodecoderTrainer, rec: dict, improved: bool) -> str:
     K = self.model.encoder.vector_quantizer.num_embeddings
@@ -149,14 +150,14 @@ def epoch_line(self: MonodecoderTrainer, rec: dict, improved: bool) -> str:
             + f' | lr {", ".join(f"{v:.2e}" for v in dict.fromkeys(rec["lr"].values()))}'
             + f' | {rec["seconds"]:.1f}s, train {rec["residues_per_s"]:.0f} res/s' + (' *best*' if improved else ''))
 
-# %% ../nbs/foldtree2/40_train.ipynb #c4df9c56
+# %% ../nbs/foldtree2/40_train.ipynb #89041f9d
 def _check_resumable(ck: dict, cfg: dict):
     for k in MODEL_KEYS:
         if k in ck['config'] and ck['config'][k] != cfg[k]:
             raise ConfigError(f'{cfg["resume"]}: checkpoint was trained with {k}={ck["config"][k]!r}, '
                               f'this run has {k}={cfg[k]!r}')
 
-
+# %% ../nbs/foldtree2/40_train.ipynb #1939abe8
 def build_trainer(cfg: dict, dataset, sample, env: engine.DistEnv) -> MonodecoderTrainer:
     "Model, optimizers and the trainer for config `cfg` (feature sizes from `sample`, one graph of `dataset`)."
     encoder, decoder = build_model(cfg, sample=sample)
@@ -173,7 +174,7 @@ def build_trainer(cfg: dict, dataset, sample, env: engine.DistEnv) -> Monodecode
     t.extra_state = lambda: {'in_channels': sample['res'].x.shape[1], 'radius': getattr(dataset, 'radius', None)}
     return t
 
-# %% ../nbs/foldtree2/40_train.ipynb #1da5c4cd
+# %% ../nbs/foldtree2/40_train.ipynb #c176a547
 def train(cfg: dict, dataset=None, on_step=None) -> dict:
     """Train encoder + decoders with config `cfg` (keys of `default_config()`; missing keys take defaults).
     `dataset`: a `StructureDataset`-like object (default: `StructureDataset(cfg['dataset'])`).
@@ -190,7 +191,7 @@ def train(cfg: dict, dataset=None, on_step=None) -> dict:
         torch.use_deterministic_algorithms(was_deterministic)
         if owns_group: engine.cleanup_distributed()
 
-
+# %% ../nbs/foldtree2/40_train.ipynb #b4bcc38a
 def _train(cfg: dict, env: engine.DistEnv, dataset, on_step) -> dict:
     seed_everything(cfg['seed'])
     if dataset is None:

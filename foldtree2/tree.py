@@ -42,7 +42,7 @@ def read_text_matrix(path, num_embeddings: int | None = None) -> np.ndarray:
     S[np.ix_(idx, idx)] = sm.scores
     return S
 
-# %% ../nbs/foldtree2/65_tree.ipynb #32ca46e9
+# %% ../nbs/foldtree2/65_tree.ipynb #6baa5cef
 FAMSA_LETTERS = 'ARNDCQEGHILKMFPSTWYV'
 "Symbols tokens are written as for FAMSA and FastTree (both only know amino-acid alphabets)."
 
@@ -53,6 +53,7 @@ def _check_alignment(recs: Mapping, aln: Mapping, tool: str) -> dict:
     if len({len(r) for r in aln.values()}) != 1: raise RuntimeError(f'{tool}: rows of unequal length')
     return {k: aln[k] for k in recs}
 
+# %% ../nbs/foldtree2/65_tree.ipynb #1c276154
 def _mafft(recs, K, matrix, threads, mafft_args, work):
     ids = {f's{i}': k for i, k in enumerate(recs)}
     fa = write_fasta({s: recs[k] for s, k in ids.items()}, work / 'tokens.fa', K)
@@ -63,6 +64,7 @@ def _mafft(recs, K, matrix, threads, mafft_args, work):
     (work / 'tokens.aln').write_bytes(run_tool(cmd, 'mafft').stdout)
     return {ids[s]: v for s, v in read_fasta(work / 'tokens.aln', K, encoding='latin-1', gaps=True).items()}
 
+# %% ../nbs/foldtree2/65_tree.ipynb #e24fe32e
 def _famsa(recs, K, matrix, threads):
     import pyfamsa, scoring_matrices
     if K > len(FAMSA_LETTERS): raise ValueError(f'FAMSA aligns amino-acid alphabets: K={K} tokens exceed its {len(FAMSA_LETTERS)} letters; use --aligner mafft')
@@ -80,6 +82,7 @@ def _famsa(recs, K, matrix, threads):
         out[ids[int(g.id.decode()[1:])]] = np.array([-1 if c == '-' else letters.index(c) for c in s], dtype=np.int64)
     return out
 
+# %% ../nbs/foldtree2/65_tree.ipynb #d19d38a1
 def write_alignment(aln: Mapping, path, num_embeddings: int) -> Path:
     "Write a token MSA (−1 = gap) as a gapped LATIN-1 token FASTA (`read_fasta(..., gaps=True)` reads it back)."
     from foldtree2.alphabet import token_chars
@@ -88,6 +91,7 @@ def write_alignment(aln: Mapping, path, num_embeddings: int) -> Path:
         for k, v in aln.items(): f.write(f'>{k}\n' + ''.join('-' if x < 0 else ch[x] for x in v) + '\n')
     return Path(path)
 
+# %% ../nbs/foldtree2/65_tree.ipynb #300367a2
 def align_tokens(records: Mapping, num_embeddings: int, aligner: str = 'mafft', matrix=None, threads: int = 1,
                  mafft_args=('--auto',), workdir=None) -> dict:
     "Multiple alignment of `{id: tokens}` → `{id: aligned tokens}` (−1 = gap), with MAFFT `--text` or FAMSA."
@@ -100,12 +104,13 @@ def align_tokens(records: Mapping, num_embeddings: int, aligner: str = 'mafft', 
     else: raise ValueError(f'aligner {aligner!r}: use mafft or famsa')
     return _check_alignment(recs, aln, aligner)
 
-# %% ../nbs/foldtree2/65_tree.ipynb #4b5aedcc
+# %% ../nbs/foldtree2/65_tree.ipynb #49be0652
 MORPH_SYMBOLS = '0123456789ABCDEFGHIJKLMNOPQRSTUV'
 ENGINE_STATES = {'iqtree': MORPH_SYMBOLS, 'raxml': MORPH_SYMBOLS, 'fasttree': FAMSA_LETTERS}
 "The symbols each ML engine reads for generic characters; their number is its state limit."
 ENGINES = ('iqtree', 'raxml', 'fasttree', 'nj')
 
+# %% ../nbs/foldtree2/65_tree.ipynb #76587b68
 def recode(aln: Mapping, symbols: str, compact: bool = False) -> dict:
     "Aligned tokens (−1 = gap) → strings over `symbols` (token k → symbols[k]; `compact`: k → rank among tokens present)."
     present = np.unique(np.concatenate([np.asarray(r) for r in aln.values()]))
@@ -118,12 +123,14 @@ def recode(aln: Mapping, symbols: str, compact: bool = False) -> dict:
         out[k] = ''.join('-' if t < 0 else symbols[t] for t in row)
     return out
 
+# %% ../nbs/foldtree2/65_tree.ipynb #163f42d3
 def _write_phylip(seqs: Mapping, path: Path) -> dict:
     names = {f't{i}': k for i, k in enumerate(seqs)}
     L = len(next(iter(seqs.values())))
     path.write_text(f'{len(seqs)} {L}\n' + ''.join(f'{t} {seqs[k]}\n' for t, k in names.items()))
     return names
 
+# %% ../nbs/foldtree2/65_tree.ipynb #7caebcf6
 def _fasttree_trans(freqs: np.ndarray, path: Path) -> Path:
     "FastTree `-trans` file: F81-like rate matrix (columns sum to 0, mean rate 1) with stationary `freqs` (20)."
     pi = np.maximum(np.asarray(freqs, float), 1e-4); pi /= pi.sum()
@@ -133,13 +140,14 @@ def _fasttree_trans(freqs: np.ndarray, path: Path) -> Path:
     path.write_text('\n'.join(rows) + '\n')
     return path
 
-# %% ../nbs/foldtree2/65_tree.ipynb #6e0de167
+# %% ../nbs/foldtree2/65_tree.ipynb #8c90d24c
 def _rename(newick: str, names: Mapping) -> str:
     import dendropy
     t = dendropy.Tree.get(data=newick, schema='newick', preserve_underscores=True)
     for leaf in t.leaf_node_iter(): leaf.taxon.label = names[leaf.taxon.label]
     return t.as_string(schema='newick', suppress_rooting=True, unquoted_underscores=True).strip()
 
+# %% ../nbs/foldtree2/65_tree.ipynb #9b0297b4
 def ml_tree(seqs: Mapping, engine: str, work: Path, model: str | None = None, threads: int = 1, seed: int = 1,
             protein: bool = False, fast: bool = False) -> tuple[str, str]:
     "Run one ML engine on recoded strings (`protein=True`: amino acids; `fast`: IQ-TREE `--fast`) → (Newick, method)."
@@ -166,7 +174,7 @@ def ml_tree(seqs: Mapping, engine: str, work: Path, model: str | None = None, th
     else: raise ValueError(f'engine {engine!r}: use one of {", ".join(ENGINES)}')
     return _rename(nwk, names), method
 
-# %% ../nbs/foldtree2/65_tree.ipynb #106c4cb8
+# %% ../nbs/foldtree2/65_tree.ipynb #1c34b42b
 def msa_distances(aln: Mapping, num_embeddings: int) -> np.ndarray:
     "K-state Jukes–Cantor distances between the rows of a token MSA (−1 = gap), over shared non-gap columns."
     ids = list(aln); A = np.stack([np.asarray(aln[k]) for k in ids])
@@ -180,6 +188,7 @@ def msa_distances(aln: Mapping, num_embeddings: int) -> np.ndarray:
     if np.isinf(D).any(): D[np.isinf(D)] = (D[np.isfinite(D)].max() if np.isfinite(D).any() else 1.0) + 1.0
     return D
 
+# %% ../nbs/foldtree2/65_tree.ipynb #c6be3ebc
 def nj_tree(D: np.ndarray, labels: list) -> str:
     "Neighbour-joining tree (dendropy) of a distance matrix → unrooted Newick."
     import dendropy
@@ -189,7 +198,7 @@ def nj_tree(D: np.ndarray, labels: list) -> str:
     pdm = dendropy.PhylogeneticDistanceMatrix.from_csv(buf, taxon_namespace=dendropy.TaxonNamespace(), delimiter=',')
     return pdm.nj_tree().as_string(schema='newick', suppress_rooting=True, unquoted_underscores=True).strip()
 
-# %% ../nbs/foldtree2/65_tree.ipynb #ea26be7e
+# %% ../nbs/foldtree2/65_tree.ipynb #f7c116fe
 @dataclass
 class TreeBuild:
     "An unrooted tree and how it was made."
@@ -198,6 +207,7 @@ class TreeBuild:
     method: str           # what actually ran
     fallback: bool        # True when the engine could not take the alphabet and NJ ran instead
 
+# %% ../nbs/foldtree2/65_tree.ipynb #363e6037
 def build_tree(aln: Mapping, num_embeddings: int, engine: str = 'iqtree', workdir=None, model: str | None = None,
                threads: int = 1, seed: int = 1, fast: bool = False) -> TreeBuild:
     "Tree of a token MSA: ML with `engine` when K fits its state limit, else NJ on K-state JC distances."
@@ -213,7 +223,7 @@ def build_tree(aln: Mapping, num_embeddings: int, engine: str = 'iqtree', workdi
     nwk, method = ml_tree(recode(aln, ENGINE_STATES[engine], compact=engine == 'raxml'), engine, work, model, threads, seed, fast=fast)
     return TreeBuild(nwk, engine, method, False)
 
-# %% ../nbs/foldtree2/65_tree.ipynb #604b80c3
+# %% ../nbs/foldtree2/65_tree.ipynb #b6f3f69b
 def midpoint_root(newick: str) -> str:
     "Midpoint-rooted Newick of an unrooted tree (dendropy)."
     import dendropy
@@ -221,11 +231,13 @@ def midpoint_root(newick: str) -> str:
     t.reroot_at_midpoint(update_bipartitions=True, suppress_unifurcations=True)
     return t.as_string(schema='newick', suppress_rooting=True, unquoted_underscores=True).strip()
 
+# %% ../nbs/foldtree2/65_tree.ipynb #11ccfaec
 def leaf_labels(newick: str) -> list:
     "Leaf names of a Newick string, in order."
     import dendropy
     return [l.taxon.label for l in dendropy.Tree.get(data=newick, schema='newick', preserve_underscores=True).leaf_node_iter()]
 
+# %% ../nbs/foldtree2/65_tree.ipynb #20beab8a
 def draw_tree(newick: str, path, title: str = '') -> Path:
     "PNG picture of a tree (Biopython Phylo.draw, matplotlib Agg)."
     import matplotlib; matplotlib.use('Agg')
@@ -238,7 +250,7 @@ def draw_tree(newick: str, path, title: str = '') -> Path:
     ax.set_title(title, fontsize=9); fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/foldtree2/65_tree.ipynb #4ec8fe33
+# %% ../nbs/foldtree2/65_tree.ipynb #1b4decbd
 def _trees(*newicks):
     import dendropy
     tns = dendropy.TaxonNamespace()
@@ -249,6 +261,7 @@ def _trees(*newicks):
     if len(set(labs[0])) != len(labs[0]): raise ValueError('duplicate leaf names')
     return ts, tns
 
+# %% ../nbs/foldtree2/65_tree.ipynb #fba52af1
 def rf_distance(newick1: str, newick2: str) -> tuple[int, float]:
     "Robinson–Foulds distance of two trees on the same leaves (unrooted), and RF / 2(n−3)."
     from dendropy.calculate import treecompare
@@ -257,6 +270,7 @@ def rf_distance(newick1: str, newick2: str) -> tuple[int, float]:
     n = len(tns)
     return int(rf), (rf / (2 * (n - 3)) if n > 3 else 0.0)
 
+# %% ../nbs/foldtree2/65_tree.ipynb #238e6a0f
 def _quartet_topologies(tree, taxa, quartets) -> np.ndarray:
     pdm = tree.phylogenetic_distance_matrix()
     E = np.array([[0 if a is b else pdm.path_edge_count(a, b) for b in taxa] for a in taxa])
@@ -266,6 +280,7 @@ def _quartet_topologies(tree, taxa, quartets) -> np.ndarray:
     resolved = (s == s.min(1, keepdims=True)).sum(1) == 1
     return np.where(resolved, best, 3)                 # 0: ab|cd, 1: ac|bd, 2: ad|bc, 3: unresolved
 
+# %% ../nbs/foldtree2/65_tree.ipynb #22ecab16
 def quartet_distance(newick1: str, newick2: str, chunk: int = 2_000_000) -> tuple[int, float]:
     "Number of 4-leaf subsets with different topology in the two trees, and that number / C(n,4)."
     (t1, t2), tns = _trees(newick1, newick2)
@@ -277,7 +292,7 @@ def quartet_distance(newick1: str, newick2: str, chunk: int = 2_000_000) -> tupl
         diff += int((_quartet_topologies(t1, taxa, q) != _quartet_topologies(t2, taxa, q)).sum())
     return diff, diff / math.comb(n, 4)
 
-# %% ../nbs/foldtree2/65_tree.ipynb #d9bd5e50
+# %% ../nbs/foldtree2/65_tree.ipynb #da7ef8fe
 def aa_tree(sequences: Mapping, engine: str = 'iqtree', workdir=None, threads: int = 1, seed: int = 1) -> tuple[str, str]:
     "Amino-acid ML tree: MAFFT (`--auto`, amino) on `{id: sequence}`, then `engine` → (Newick, method)."
     if len(sequences) < 4: raise ValueError(f'need at least 4 sequences for a tree, got {len(sequences)}')
@@ -295,6 +310,7 @@ def aa_tree(sequences: Mapping, engine: str = 'iqtree', workdir=None, threads: i
     nwk, method = ml_tree({k: aln[k] for k in sequences}, engine, work / engine, threads=threads, seed=seed, protein=True)
     return nwk, 'MAFFT amino + ' + method
 
+# %% ../nbs/foldtree2/65_tree.ipynb #523a0fe1
 def tm_tree(chains: Mapping, transform: str = '1-tm') -> tuple[str, np.ndarray]:
     "NJ tree from TM-score distances (`1-tm` or `-log`) → (Newick, TM matrix)."
     from foldtree2.benchmark import tm_matrix
@@ -305,7 +321,7 @@ def tm_tree(chains: Mapping, transform: str = '1-tm') -> tuple[str, np.ndarray]:
     np.fill_diagonal(D, 0)
     return nj_tree(D, list(chains)), T
 
-# %% ../nbs/foldtree2/65_tree.ipynb #d2ab221e
+# %% ../nbs/foldtree2/65_tree.ipynb #a4ac680c
 @dataclass
 class TokenTree:
     "Result of `token_tree`: rooted Newick, how it was made, the MSA and step timings (s)."
@@ -322,6 +338,7 @@ class TokenTree:
         return (f'{len(self.alignment)} proteins, K={self.num_embeddings}, MSA {self.aligner} '
                 f'({len(next(iter(self.alignment.values())))} columns), tree: {self.method}')
 
+# %% ../nbs/foldtree2/65_tree.ipynb #1e9d303c
 def _tokens_of(tokens, num_embeddings):
     if isinstance(tokens, (str, Path)):
         recs = read_fasta(tokens, num_embeddings)
@@ -331,6 +348,7 @@ def _tokens_of(tokens, num_embeddings):
     K = int(num_embeddings or max(int(v.max()) for v in recs.values()) + 1)
     return recs, K
 
+# %% ../nbs/foldtree2/65_tree.ipynb #1ac828ee
 def token_tree(tokens, num_embeddings: int | None = None, engine: str = 'iqtree', aligner: str = 'mafft', matrix=None,
                model: str | None = None, threads: int = 1, seed: int = 1, mafft_args=('--auto',), workdir=None,
                png=None, fast: bool = False) -> TokenTree:
@@ -348,6 +366,7 @@ def token_tree(tokens, num_embeddings: int | None = None, engine: str = 'iqtree'
     if png: draw_tree(rooted, png, res.summary())
     return res
 
+# %% ../nbs/foldtree2/65_tree.ipynb #42e3ebdf
 def compare(trees: Mapping) -> list[dict]:
     "Pairwise RF and quartet distances (raw and normalised) between named Newick trees on the same leaves."
     rows = []
@@ -380,7 +399,7 @@ def _tree_parser() -> argparse.ArgumentParser:
     p.add_argument('--no-png', action='store_true')
     return p
 
-# %% ../nbs/foldtree2/65_tree.ipynb #02829c78
+# %% ../nbs/foldtree2/65_tree.ipynb #f549b4da
 def _tree_main(a) -> int:
     from foldtree2.alphabet import collect_inputs, encode_structures
     from foldtree2.structures import read_structure
@@ -427,6 +446,7 @@ def _tree_main(a) -> int:
     print('seconds: ' + ', '.join(f'{k} {v:.1f}' for k, v in sec.items()))
     return 0
 
+# %% ../nbs/foldtree2/65_tree.ipynb #a5d5c7fa
 def tree_cli(argv=None) -> int:
     "Console script `foldtree2-tree`."
     a = _tree_parser().parse_args(argv)
