@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, SequentialSampler
 
 from emprot.tokens import TokenStore, TokenStoreError
+from fastcore.basics import patch
 
 # %% ../nbs/emprot/01_data.ipynb #bf876513
 PAD_ID = -1        # value of input_cluster_ids where a history frame or residue does not exist
@@ -90,7 +91,7 @@ def window_anchors(lo: int, hi: int, history: int, horizon: int, stride: int = 1
     last = hi - 1 - need * frame_step
     return np.arange(first, last + 1, stride, dtype=np.int64) if last >= first else np.zeros(0, dtype=np.int64)
 
-# %% ../nbs/emprot/01_data.ipynb #32e98ed4
+# %% ../nbs/emprot/01_data.ipynb #a1d700f2
 class TokenWindowDataset(Dataset):
     "Windows (K history, F future frames) over frame ranges of token-store entries; items are dicts of numpy arrays."
     def __init__(self, store, ranges, history_frames: int = 5, future_horizon: int = 3, stride: int = 1,
@@ -123,38 +124,45 @@ class TokenWindowDataset(Dataset):
                    cfg['stride'], cfg['frame_step'], cfg['min_history_frames'], cfg['allow_partial_future'],
                    cfg['time_unit'])
 
-    def __len__(self): return len(self.index)
-    def __repr__(self):
-        return (f'TokenWindowDataset({len(self)} windows, K={self.K}, F={self.F}, stride={self.stride}, '
-                f'ranges={self.ranges})')
+# %% ../nbs/emprot/01_data.ipynb #7a66817c
+@patch
+def __len__(self: TokenWindowDataset): return len(self.index)
 
-    def _entry_times(self, name):
-        if name not in self._times:
-            self._times[name] = self.store.times(name)
-        return self._times[name]
+@patch
+def __repr__(self: TokenWindowDataset):
+    return (f'TokenWindowDataset({len(self)} windows, K={self.K}, F={self.F}, stride={self.stride}, '
+            f'ranges={self.ranges})')
 
-    def __getitem__(self, i):
-        r, a = self.index[i]
-        name, lo, hi = self.ranges[r]
-        hist = a - self.step * np.arange(self.K - 1, -1, -1)
-        hist = hist[hist >= lo]                                   # real history frames, oldest first
-        fut = a + self.step * np.arange(1, self.F + 1)
-        fvalid = fut < hi
-        first, last = hist[0], (fut[fvalid][-1] if fvalid.any() else a)
-        block = self.store.cluster_ids(name, slice(first, last + 1))   # one contiguous read
-        ids_h = block[hist - first]
-        N = block.shape[1]
-        fut_ids = np.full((self.F, N), IGNORE_INDEX, dtype=np.int64)
-        fut_ids[fvalid] = block[fut[fvalid] - first]
-        if self.time_unit == 'frame':
-            t_h, dt = (hist - a).astype(np.float32), (fut - a).astype(np.float32)
-        else:
-            tt = self._entry_times(name)
-            t_h = (tt[hist] - tt[a]).astype(np.float32)
-            dt = np.where(fvalid, tt[np.minimum(fut, len(tt) - 1)] - tt[a], 0).astype(np.float32)
-        dt[~fvalid] = 0.0
-        return {'history': ids_h, 'times': t_h, 'future': fut_ids, 'future_valid': fvalid, 'delta_t': dt,
-                'entry': name, 'anchor': int(a)}
+@patch
+def _entry_times(self: TokenWindowDataset, name):
+    if name not in self._times:
+        self._times[name] = self.store.times(name)
+    return self._times[name]
+
+# %% ../nbs/emprot/01_data.ipynb #fadc9f34
+@patch
+def __getitem__(self: TokenWindowDataset, i):
+    r, a = self.index[i]
+    name, lo, hi = self.ranges[r]
+    hist = a - self.step * np.arange(self.K - 1, -1, -1)
+    hist = hist[hist >= lo]                                   # real history frames, oldest first
+    fut = a + self.step * np.arange(1, self.F + 1)
+    fvalid = fut < hi
+    first, last = hist[0], (fut[fvalid][-1] if fvalid.any() else a)
+    block = self.store.cluster_ids(name, slice(first, last + 1))   # one contiguous read
+    ids_h = block[hist - first]
+    N = block.shape[1]
+    fut_ids = np.full((self.F, N), IGNORE_INDEX, dtype=np.int64)
+    fut_ids[fvalid] = block[fut[fvalid] - first]
+    if self.time_unit == 'frame':
+        t_h, dt = (hist - a).astype(np.float32), (fut - a).astype(np.float32)
+    else:
+        tt = self._entry_times(name)
+        t_h = (tt[hist] - tt[a]).astype(np.float32)
+        dt = np.where(fvalid, tt[np.minimum(fut, len(tt) - 1)] - tt[a], 0).astype(np.float32)
+    dt[~fvalid] = 0.0
+    return {'history': ids_h, 'times': t_h, 'future': fut_ids, 'future_valid': fvalid, 'delta_t': dt,
+            'entry': name, 'anchor': int(a)}
 
 # %% ../nbs/emprot/01_data.ipynb #196731b4
 def collate_windows(samples: list, extras: bool = True) -> dict:

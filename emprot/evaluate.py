@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from emprot.data import IGNORE_INDEX, PAD_ID, TokenWindowDataset, collate_windows, last_history_ids
+from fastcore.basics import patch
 
 # %% ../nbs/emprot/30_evaluate.ipynb #d08f96ab
 def target_mask(batch: dict) -> torch.Tensor:
@@ -47,7 +48,7 @@ def _protein_key(resnames) -> str:
     "Identity of a protein for per-residue statistics: its residue-name sequence."
     return '-'.join(map(str, resnames))
 
-# %% ../nbs/emprot/30_evaluate.ipynb #6d5c93d4
+# %% ../nbs/emprot/30_evaluate.ipynb #74fb188b
 class MarkovBaseline:
     "First-order Markov model of per-residue token transitions fitted on a training split (see the prose above)."
     def __init__(self, n_clusters: int, horizon: int, alpha: float = 1.0):
@@ -75,42 +76,47 @@ class MarkovBaseline:
         m._tables = None
         return m
 
-    def _pooled_P(self):
-        n = self.pooled_counts.sum(1, keepdims=True)
-        P = np.where(n > 0, self.pooled_counts / np.maximum(n, 1), np.eye(self.C))   # unseen state: stay
-        return P
+# %% ../nbs/emprot/30_evaluate.ipynb #d95632c8
+@patch
+def _pooled_P(self: MarkovBaseline):
+    n = self.pooled_counts.sum(1, keepdims=True)
+    P = np.where(n > 0, self.pooled_counts / np.maximum(n, 1), np.eye(self.C))   # unseen state: stay
+    return P
 
-    def tables(self):
-        "Prediction lookup tables: `pooled` (F, C) and per protein key (F, N, C): ID at step f given the current ID."
-        if self._tables is None:
-            Pp = self._pooled_P()
-            pooled, Pf = [], np.eye(self.C)
+@patch
+def tables(self: MarkovBaseline):
+    "Prediction lookup tables: `pooled` (F, C) and per protein key (F, N, C): ID at step f given the current ID."
+    if self._tables is None:
+        Pp = self._pooled_P()
+        pooled, Pf = [], np.eye(self.C)
+        for _ in range(self.F):
+            Pf = Pf @ Pp; pooled.append(Pf.argmax(1))
+        per = {}
+        for key, rc in self.residue_counts.items():
+            n = rc.sum(2, keepdims=True)
+            P = (rc + self.alpha * Pp[None]) / (n + self.alpha)                 # (N, C, C), rows sum to 1
+            out, Pf = [], np.broadcast_to(np.eye(self.C), P.shape)
             for _ in range(self.F):
-                Pf = Pf @ Pp; pooled.append(Pf.argmax(1))
-            per = {}
-            for key, rc in self.residue_counts.items():
-                n = rc.sum(2, keepdims=True)
-                P = (rc + self.alpha * Pp[None]) / (n + self.alpha)                 # (N, C, C), rows sum to 1
-                out, Pf = [], np.broadcast_to(np.eye(self.C), P.shape)
-                for _ in range(self.F):
-                    Pf = Pf @ P; out.append(Pf.argmax(2))
-                per[key] = torch.from_numpy(np.stack(out))                           # (F, N, C)
-            self._tables = {'pooled': torch.from_numpy(np.stack(pooled)), 'per_residue': per}
-        return self._tables
+                Pf = Pf @ P; out.append(Pf.argmax(2))
+            per[key] = torch.from_numpy(np.stack(out))                           # (F, N, C)
+        self._tables = {'pooled': torch.from_numpy(np.stack(pooled)), 'per_residue': per}
+    return self._tables
 
-    def predict(self, batch: dict, keys: list) -> torch.Tensor:
-        "(B, F, N) predicted IDs for a batch whose examples come from proteins `keys` (see `_protein_key`)."
-        t = self.tables()
-        last = last_history_ids(batch['input_cluster_ids'], batch['history_mask'])                          # (B, N)
-        B, N = last.shape
-        cur = last.clamp(min=0)
-        out = t['pooled'][:, cur].permute(1, 0, 2).clone()                            # (B, F, N)
-        for b, key in enumerate(keys):
-            tab = t['per_residue'].get(key)
-            if tab is not None and tab.shape[1] <= N:
-                n = tab.shape[1]
-                out[b, :, :n] = tab[:, torch.arange(n), cur[b, :n]]
-        return out.masked_fill((last == PAD_ID)[:, None, :], IGNORE_INDEX)
+# %% ../nbs/emprot/30_evaluate.ipynb #d433d9d5
+@patch
+def predict(self: MarkovBaseline, batch: dict, keys: list) -> torch.Tensor:
+    "(B, F, N) predicted IDs for a batch whose examples come from proteins `keys` (see `_protein_key`)."
+    t = self.tables()
+    last = last_history_ids(batch['input_cluster_ids'], batch['history_mask'])                          # (B, N)
+    B, N = last.shape
+    cur = last.clamp(min=0)
+    out = t['pooled'][:, cur].permute(1, 0, 2).clone()                            # (B, F, N)
+    for b, key in enumerate(keys):
+        tab = t['per_residue'].get(key)
+        if tab is not None and tab.shape[1] <= N:
+            n = tab.shape[1]
+            out[b, :, :n] = tab[:, torch.arange(n), cur[b, :n]]
+    return out.masked_fill((last == PAD_ID)[:, None, :], IGNORE_INDEX)
 
 # %% ../nbs/emprot/30_evaluate.ipynb #188960c7
 def copy_last_predict(batch: dict, horizon: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from fastcore.basics import patch
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def trajectory_features(topology, trajectory, selection: str = 'protein', start=
         angle_mask=mask, topology=str(topology), trajectory=str(trajectory), selection=selection,
         frame_slice=(start, stop, step))
 
-# %% ../nbs/emprot/00_tokens.ipynb #9171bcfa
+# %% ../nbs/emprot/00_tokens.ipynb #f883bb4c
 class ClusterLookup:
     """Codebook of `n_clusters` centroids in feature space: `assign` maps features (..., D) to cluster IDs (...).
 
@@ -169,88 +170,99 @@ class ClusterLookup:
     def n_clusters(self) -> int: return int(self.centroids.shape[0])
     @property
     def dim(self) -> int: return int(self.centroids.shape[1])
-    def __len__(self): return self.n_clusters
-    def __repr__(self): return f'ClusterLookup(n_clusters={self.n_clusters}, dim={self.dim}, fingerprint={self.fingerprint[:10]})'
 
     @property
     def fingerprint(self) -> str:
         "SHA-1 of the centroid bytes: identifies the codebook that produced a set of IDs."
         return hashlib.sha1(self.centroids.tobytes() + str(self.centroids.shape).encode()).hexdigest()
 
-    def assign(self, features) -> np.ndarray:
-        "Nearest-centroid IDs (int32) for features of shape (..., D)."
-        from sklearn.metrics import pairwise_distances_argmin
-        f = np.asarray(features, dtype=np.float32)
-        if f.shape[-1] != self.dim:
-            raise ValueError(f'features have dimension {f.shape[-1]}, codebook expects {self.dim}')
-        flat = f.reshape(-1, self.dim)
-        ids = pairwise_distances_argmin(flat, self.centroids) if len(flat) else np.zeros(0, dtype=np.int64)
-        return ids.astype(np.int32).reshape(f.shape[:-1])
+# %% ../nbs/emprot/00_tokens.ipynb #64281c06
+@patch
+def __len__(self: ClusterLookup): return self.n_clusters
 
-    @classmethod
-    def fit(cls, features, n_clusters: int, seed: int = 0, n_init: int = 4, max_samples: int | None = 200_000,
-            feature_names=FEATURE_NAMES, sources=()) -> 'ClusterLookup':
-        "k-means (scikit-learn) on features: an array (..., D) or a list of them (e.g. one per training trajectory)."
-        from sklearn.cluster import KMeans
-        arrs = features if isinstance(features, (list, tuple)) else [features]
-        X = np.concatenate([np.asarray(a, dtype=np.float32).reshape(-1, np.shape(a)[-1]) for a in arrs])
-        if len(X) < n_clusters:
-            raise ValueError(f'{len(X)} feature vectors cannot make {n_clusters} clusters')
-        rng = np.random.default_rng(seed)
-        if max_samples is not None and len(X) > max_samples:
-            X = X[rng.choice(len(X), max_samples, replace=False)]
-        t0 = time.perf_counter()
-        km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(X)
-        secs = time.perf_counter() - t0
-        # order clusters by size (largest first) so IDs are reproducible and readable
-        counts = np.bincount(km.labels_, minlength=n_clusters)
-        order = np.argsort(-counts, kind='stable')
-        meta = dict(method='kmeans', n_samples=int(len(X)), seed=int(seed), n_init=int(n_init),
-                    inertia=float(km.inertia_), fit_seconds=float(secs), sources=[str(s) for s in sources])
-        return cls(km.cluster_centers_[order], feature_names, meta)
+@patch
+def __repr__(self: ClusterLookup): return f'ClusterLookup(n_clusters={self.n_clusters}, dim={self.dim}, fingerprint={self.fingerprint[:10]})'
 
-    # --- persistence -------------------------------------------------------------------------------
-    def save(self, path) -> Path:
-        "Write centroids + feature names + metadata to a `.npz` file."
-        path = Path(path)
-        np.savez(path, centroids=self.centroids, feature_names=np.asarray(self.feature_names or (), dtype=str),
-                 meta=np.asarray(json.dumps(self.meta)))
-        return path if path.suffix == '.npz' else path.with_suffix(path.suffix + '.npz')
+@patch
+def assign(self: ClusterLookup, features) -> np.ndarray:
+    "Nearest-centroid IDs (int32) for features of shape (..., D)."
+    from sklearn.metrics import pairwise_distances_argmin
+    f = np.asarray(features, dtype=np.float32)
+    if f.shape[-1] != self.dim:
+        raise ValueError(f'features have dimension {f.shape[-1]}, codebook expects {self.dim}')
+    flat = f.reshape(-1, self.dim)
+    ids = pairwise_distances_argmin(flat, self.centroids) if len(flat) else np.zeros(0, dtype=np.int64)
+    return ids.astype(np.int32).reshape(f.shape[:-1])
 
-    @classmethod
-    def load(cls, path) -> 'ClusterLookup':
-        "Load a codebook from `.npz` (from `save`), `.npy` (raw (C, D) centroids) or a token store (`.h5`/`.hdf5`)."
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f'{path}: codebook file not found')
-        try:
-            if path.suffix in ('.h5', '.hdf5'):
-                with h5py.File(path, 'r') as f:
-                    if 'codebook' not in f:
-                        raise TokenStoreError(f'{path}: no /codebook group (not a token store?)')
-                    return cls.from_h5(f['codebook'])
-            if path.suffix == '.npy':
-                return cls(np.load(path), feature_names=None, meta={'source': str(path)})
-            with np.load(path) as z:
-                names = tuple(str(s) for s in z['feature_names']) if 'feature_names' in z else None
-                meta = json.loads(str(z['meta'])) if 'meta' in z else {}
-                return cls(z['centroids'], names or None, meta)
-        except (TokenStoreError, ValueError):
-            raise
-        except Exception as e:
-            raise ValueError(f'{path}: cannot read codebook: {type(e).__name__}: {e}') from e
+# %% ../nbs/emprot/00_tokens.ipynb #1a41c0d7
+@patch(cls_method=True)
+def fit(cls: ClusterLookup, features, n_clusters: int, seed: int = 0, n_init: int = 4, max_samples: int | None = 200_000,
+        feature_names=FEATURE_NAMES, sources=()) -> 'ClusterLookup':
+    "k-means (scikit-learn) on features: an array (..., D) or a list of them (e.g. one per training trajectory)."
+    from sklearn.cluster import KMeans
+    arrs = features if isinstance(features, (list, tuple)) else [features]
+    X = np.concatenate([np.asarray(a, dtype=np.float32).reshape(-1, np.shape(a)[-1]) for a in arrs])
+    if len(X) < n_clusters:
+        raise ValueError(f'{len(X)} feature vectors cannot make {n_clusters} clusters')
+    rng = np.random.default_rng(seed)
+    if max_samples is not None and len(X) > max_samples:
+        X = X[rng.choice(len(X), max_samples, replace=False)]
+    t0 = time.perf_counter()
+    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(X)
+    secs = time.perf_counter() - t0
+    # order clusters by size (largest first) so IDs are reproducible and readable
+    counts = np.bincount(km.labels_, minlength=n_clusters)
+    order = np.argsort(-counts, kind='stable')
+    meta = dict(method='kmeans', n_samples=int(len(X)), seed=int(seed), n_init=int(n_init),
+                inertia=float(km.inertia_), fit_seconds=float(secs), sources=[str(s) for s in sources])
+    return cls(km.cluster_centers_[order], feature_names, meta)
 
-    def to_h5(self, group):
-        "Write into an h5py group (`centroids` dataset + attributes)."
-        group.create_dataset('centroids', data=self.centroids)
-        group.attrs['feature_names'] = json.dumps(list(self.feature_names) if self.feature_names else None)
-        group.attrs['fingerprint'] = self.fingerprint
-        group.attrs['meta'] = json.dumps(self.meta)
+# --- persistence -------------------------------------------------------------------------------
+@patch
+def save(self: ClusterLookup, path) -> Path:
+    "Write centroids + feature names + metadata to a `.npz` file."
+    path = Path(path)
+    np.savez(path, centroids=self.centroids, feature_names=np.asarray(self.feature_names or (), dtype=str),
+             meta=np.asarray(json.dumps(self.meta)))
+    return path if path.suffix == '.npz' else path.with_suffix(path.suffix + '.npz')
 
-    @classmethod
-    def from_h5(cls, group) -> 'ClusterLookup':
-        names = json.loads(group.attrs.get('feature_names', 'null'))
-        return cls(group['centroids'][()], names, json.loads(group.attrs.get('meta', '{}')))
+# %% ../nbs/emprot/00_tokens.ipynb #4b2ccffe
+@patch(cls_method=True)
+def load(cls: ClusterLookup, path) -> 'ClusterLookup':
+    "Load a codebook from `.npz` (from `save`), `.npy` (raw (C, D) centroids) or a token store (`.h5`/`.hdf5`)."
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path}: codebook file not found')
+    try:
+        if path.suffix in ('.h5', '.hdf5'):
+            with h5py.File(path, 'r') as f:
+                if 'codebook' not in f:
+                    raise TokenStoreError(f'{path}: no /codebook group (not a token store?)')
+                return cls.from_h5(f['codebook'])
+        if path.suffix == '.npy':
+            return cls(np.load(path), feature_names=None, meta={'source': str(path)})
+        with np.load(path) as z:
+            names = tuple(str(s) for s in z['feature_names']) if 'feature_names' in z else None
+            meta = json.loads(str(z['meta'])) if 'meta' in z else {}
+            return cls(z['centroids'], names or None, meta)
+    except (TokenStoreError, ValueError):
+        raise
+    except Exception as e:
+        raise ValueError(f'{path}: cannot read codebook: {type(e).__name__}: {e}') from e
+
+@patch
+def to_h5(self: ClusterLookup, group):
+    "Write into an h5py group (`centroids` dataset + attributes)."
+    group.create_dataset('centroids', data=self.centroids)
+    group.attrs['feature_names'] = json.dumps(list(self.feature_names) if self.feature_names else None)
+    group.attrs['fingerprint'] = self.fingerprint
+    group.attrs['meta'] = json.dumps(self.meta)
+
+# %% ../nbs/emprot/00_tokens.ipynb #f31897ca
+@patch(cls_method=True)
+def from_h5(cls: ClusterLookup, group) -> 'ClusterLookup':
+    names = json.loads(group.attrs.get('feature_names', 'null'))
+    return cls(group['centroids'][()], names, json.loads(group.attrs.get('meta', '{}')))
 
 # %% ../nbs/emprot/00_tokens.ipynb #77ff98a2
 _str = h5py.string_dtype('utf-8')

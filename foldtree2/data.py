@@ -21,6 +21,7 @@ from torch_geometric.data import Batch, HeteroData
 
 from foldtree2.structures import AA_ORDER, MODES, StructureError, read_structure
 from foldtree2.features import aaindex_table, expand_features, graph_parts
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'STRUCTURE_SUFFIXES', 'RES_CHUNK', 'BUILD_CHUNK', 'StoreError', 'count_committed',
@@ -311,7 +312,7 @@ def _upstream_graph(g, sid) -> HeteroData:
     d.identifier = sid
     return d
 
-# %% ../nbs/foldtree2/02_data.ipynb #748b4b28
+# %% ../nbs/foldtree2/02_data.ipynb #6381700b
 class StructureDataset(torch.utils.data.Dataset):
     """Graphs from a structure store (this package's layout or the original foldtree2 layout).
 
@@ -343,13 +344,6 @@ class StructureDataset(torch.utils.data.Dataset):
         missing = [k for k in self.ids if k not in self._row]
         if missing: raise KeyError(f'{self.path}: ids not in store: {missing[:5]}')
 
-    def _open(self):
-        # read-only, without OS file locks (a failed open must not leave a lock that blocks a resuming writer)
-        try: return h5py.File(self.path, 'r', locking=False)
-        except OSError as e:
-            try: return h5py.File(self.path, 'r', swmr=True, locking=False)   # a store whose writer was killed
-            except OSError: raise StoreError(f'{self.path}: cannot open as HDF5 ({e})')
-
     @property
     def h5(self):
         if self._h5 is None or self._pid != os.getpid():
@@ -368,45 +362,62 @@ class StructureDataset(torch.utils.data.Dataset):
         v.__dict__.update(self.__getstate__()); v.compact = True
         return v
 
-    def __len__(self): return len(self.ids)
+# %% ../nbs/foldtree2/02_data.ipynb #ac5fbc5d
+@patch
+def _open(self: StructureDataset):
+    # read-only, without OS file locks (a failed open must not leave a lock that blocks a resuming writer)
+    try: return h5py.File(self.path, 'r', locking=False)
+    except OSError as e:
+        try: return h5py.File(self.path, 'r', swmr=True, locking=False)   # a store whose writer was killed
+        except OSError: raise StoreError(f'{self.path}: cannot open as HDF5 ({e})')
 
-    def _span(self, sid):
+@patch
+def __len__(self: StructureDataset): return len(self.ids)
+
+@patch
+def _span(self: StructureDataset, sid):
+    if sid not in self._row: raise KeyError(f'{self.path}: no structure {sid!r}')
+    r = self._row[sid]
+    return r, int(self._start[r]), int(self._start[r] + self._len[r])
+
+@patch
+def arrays(self: StructureDataset, sid: str) -> dict:
+    "The stored arrays of one structure (coords (L,4,3), sequence, plddt, resnums, icodes, experimental)."
+    if self.layout != FORMAT: raise TypeError(f'{self.path}: upstream layout stores features, not raw arrays')
+    r, a, b = self._span(sid)
+    self.h5; R = self._res
+    return dict(coords=R['coords'][a:b], sequence=R['seq'][a:b].tobytes().decode(), plddt=R['plddt'][a:b],
+                resnums=R['resnum'][a:b], icodes=R['icode'][a:b].tobytes().decode(),
+                experimental=bool(self._exp[r]))
+
+# %% ../nbs/foldtree2/02_data.ipynb #bdd92fd4
+@patch
+def get(self: StructureDataset, sid: str, compact: bool | None = None) -> HeteroData:
+    """The graph of structure `sid`, features derived from the stored coordinates, sequence and pLDDT
+    (`compact`: default `self.compact`; upstream files hold full features and always give full graphs)."""
+    if self.layout == 'upstream':
         if sid not in self._row: raise KeyError(f'{self.path}: no structure {sid!r}')
-        r = self._row[sid]
-        return r, int(self._start[r]), int(self._start[r] + self._len[r])
+        return _upstream_graph(self.h5[f'structs/{sid}'], sid)
+    d = HeteroData(self.parts(sid))
+    return d if (self.compact if compact is None else compact) else expand_features(d)
 
-    def arrays(self, sid: str) -> dict:
-        "The stored arrays of one structure (coords (L,4,3), sequence, plddt, resnums, icodes, experimental)."
-        if self.layout != FORMAT: raise TypeError(f'{self.path}: upstream layout stores features, not raw arrays')
-        r, a, b = self._span(sid)
-        self.h5; R = self._res
-        return dict(coords=R['coords'][a:b], sequence=R['seq'][a:b].tobytes().decode(), plddt=R['plddt'][a:b],
-                    resnums=R['resnum'][a:b], icodes=R['icode'][a:b].tobytes().decode(),
-                    experimental=bool(self._exp[r]))
+@patch
+def parts(self: StructureDataset, sid: str):
+    "The compact graph of `sid` as a plain mapping (`graph_parts`); upstream files give their full `HeteroData`."
+    if self.layout == 'upstream': return self.get(sid)
+    r, a, b = self._span(sid)
+    self.h5; R = self._res
+    return graph_parts(R['coords'][a:b], R['seq'][a:b].tobytes().decode(), R['plddt'][a:b], identifier=sid,
+                       radius=self.radius if self.radius is not None else 15.0)
 
-    def get(self, sid: str, compact: bool | None = None) -> HeteroData:
-        """The graph of structure `sid`, features derived from the stored coordinates, sequence and pLDDT
-        (`compact`: default `self.compact`; upstream files hold full features and always give full graphs)."""
-        if self.layout == 'upstream':
-            if sid not in self._row: raise KeyError(f'{self.path}: no structure {sid!r}')
-            return _upstream_graph(self.h5[f'structs/{sid}'], sid)
-        d = HeteroData(self.parts(sid))
-        return d if (self.compact if compact is None else compact) else expand_features(d)
+@patch
+def __getitem__(self: StructureDataset, i):
+    sid = i if isinstance(i, str) else self.ids[int(i)]
+    return self.parts(sid) if self.compact else self.get(sid)
 
-    def parts(self, sid: str):
-        "The compact graph of `sid` as a plain mapping (`graph_parts`); upstream files give their full `HeteroData`."
-        if self.layout == 'upstream': return self.get(sid)
-        r, a, b = self._span(sid)
-        self.h5; R = self._res
-        return graph_parts(R['coords'][a:b], R['seq'][a:b].tobytes().decode(), R['plddt'][a:b], identifier=sid,
-                           radius=self.radius if self.radius is not None else 15.0)
-
-    def __getitem__(self, i):
-        sid = i if isinstance(i, str) else self.ids[int(i)]
-        return self.parts(sid) if self.compact else self.get(sid)
-
-    def close(self):
-        if self._h5 is not None: self._h5.close(); self._h5 = None; self._res = None
+@patch
+def close(self: StructureDataset):
+    if self._h5 is not None: self._h5.close(); self._h5 = None; self._res = None
 
 # %% ../nbs/foldtree2/02_data.ipynb #327a0e66
 def _cumsum(x: torch.Tensor) -> torch.Tensor:

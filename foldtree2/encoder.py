@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch_geometric.nn import TransformerConv, GATv2Conv, SAGEConv, GraphNorm, JumpingKnowledge
 from torch_geometric.utils import to_dense_batch
 from foldtree2.quantizer import VectorQuantizer
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CONTACT', 'ENCODER_INPUTS', 'STRUCTURE_CHANNELS', 'res_batch', 'EdgeFeatures', 'DenseCtx', 'dense_context',
@@ -69,7 +70,7 @@ def dense_context(edge_index, batch_vec, coords, num_graphs=None) -> DenseCtx:
     seq = (torch.arange(L, device=dev, dtype=torch.float32) / 100.0).view(1, 1, L, 1).expand(B, 1, L, 1)
     return DenseCtx(mask, batch_vec, pos, bias, has_edge, xyz, seq)
 
-# %% ../nbs/foldtree2/10_encoder.ipynb #1a6ac607
+# %% ../nbs/foldtree2/10_encoder.ipynb #bf131eb9
 class ContactConv(nn.Module):
     "A PyG convolution over contact edges; `TransformerConv` can also be evaluated densely (same parameters)."
     def __init__(self, in_channels, out_channels, conv='transformer', nheads=16, edge_dim=None,
@@ -94,56 +95,60 @@ class ContactConv(nn.Module):
         self.proj = nn.Linear(width, out_channels) if width != out_channels else nn.Identity()
         self.uses_edge_attr = conv != 'sage' and edge_dim is not None
 
-    def forward(self, x, edge_index, edge_attr=None, ctx: DenseCtx | None = None):
-        if self.kind == 'transformer' and self.dense and ctx is not None:
-            out = self._dense_transformer(x, ctx)
-        elif self.uses_edge_attr:
-            out = self.conv(x, edge_index, edge_attr)
-        else:
-            out = self.conv(x, edge_index)
-        return self.proj(out)
+# %% ../nbs/foldtree2/10_encoder.ipynb #e4eb8f2c
+@patch
+def forward(self: ContactConv, x, edge_index, edge_attr=None, ctx: DenseCtx | None = None):
+    if self.kind == 'transformer' and self.dense and ctx is not None:
+        out = self._dense_transformer(x, ctx)
+    elif self.uses_edge_attr:
+        out = self.conv(x, edge_index, edge_attr)
+    else:
+        out = self.conv(x, edge_index)
+    return self.proj(out)
 
-    def _dense_transformer(self, x, ctx: DenseCtx):
-        """PyG `TransformerConv` (root_weight=True, beta=False) with the `EdgeFeatures` of the contacts,
-        evaluated on the padded batch by one fused `scaled_dot_product_attention` call.
+# %% ../nbs/foldtree2/10_encoder.ipynb #c074102e
+@patch
+def _dense_transformer(self: ContactConv, x, ctx: DenseCtx):
+    """PyG `TransformerConv` (root_weight=True, beta=False) with the `EdgeFeatures` of the contacts,
+    evaluated on the padded batch by one fused `scaled_dot_product_attention` call.
 
-        The edge term of the score, Σ_f (q_i·W_e[:,f]) e_ij,f, and of the message, Σ_j α_ij W_e e_ij, are
-        exact because both features are separable: with x the CA coordinates / 10 and p the position / 100,
-        e_ij,1 = |x_i|² + |x_j|² − 2 x_i·x_j and e_ij,2 = p_i − p_j; the i-parts go into the query, the
-        j-parts into the key, and Σ_j α_ij (|x_j|², x_j, p_j) come out of the value as extra channels."""
-        c = self.conv
-        H, C = c.heads, c.out_channels
-        B, L = ctx.mask.shape
-        def dense(lin, scale=1.0):          # node projections → (B, H, L, C), zero on padding
-            y = lin(x).view(-1, H, C) * scale
-            t = y.new_zeros(B, H, L, C)     # y's dtype: bf16/fp16 under autocast
-            t[ctx.graph, :, ctx.pos] = y
-            return t
-        q = dense(c.lin_query, 1.0 / math.sqrt(C))
-        k, v = dense(c.lin_key), dense(c.lin_value)
-        if c.lin_edge is None:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=ctx.bias, scale=1.0,
-                                                 dropout_p=self.dropout if self.training else 0.0)
-        else:
-            We = c.lin_edge.weight.view(H, C, 2)                    # (H, C, F)
-            a = torch.einsum('bhic,hc->bhi', q, We[..., 0]).unsqueeze(-1)   # q_i·W_e1 (already / sqrt C)
-            b = torch.einsum('bhic,hc->bhi', q, We[..., 1]).unsqueeze(-1)
-            X, P = ctx.xyz.expand(B, H, L, 3), ctx.seq.expand(B, H, L, 1)
-            X2 = (X * X).sum(-1, keepdim=True)
-            one = torch.ones_like(P)
-            q2 = torch.cat([q, a * X2 + b * P, a, -2 * a * X, -b], -1)
-            k2 = torch.cat([k, one, X2, X, P], -1)
-            v2 = torch.cat([v, X2, X, P, torch.zeros_like(P)], -1)   # same width as q2, k2: fused CPU kernel
-            o = F.scaled_dot_product_attention(q2, k2, v2, attn_mask=ctx.bias, scale=1.0,
-                                               dropout_p=self.dropout if self.training else 0.0)
-            ov, sx2, sx, sp, _ = o.split([C, 1, 3, 1, 1], -1)
-            e1 = X2 + sx2 - 2 * (X * sx).sum(-1, keepdim=True)      # Σ_j α_ij d²_ij / 100
-            e2 = P - sp                                             # Σ_j α_ij (i − j) / 100
-            out = ov + e1 * We[..., 0].view(1, H, 1, C) + e2 * We[..., 1].view(1, H, 1, C)
-        out = out * ctx.has_edge                                    # no incoming edge → no message (as PyG)
-        out = out[ctx.graph, :, ctx.pos]                            # (N, H, C)
-        out = out.reshape(-1, H * C) if c.concat else out.mean(1)
-        return out + c.lin_skip(x)
+    The edge term of the score, Σ_f (q_i·W_e[:,f]) e_ij,f, and of the message, Σ_j α_ij W_e e_ij, are
+    exact because both features are separable: with x the CA coordinates / 10 and p the position / 100,
+    e_ij,1 = |x_i|² + |x_j|² − 2 x_i·x_j and e_ij,2 = p_i − p_j; the i-parts go into the query, the
+    j-parts into the key, and Σ_j α_ij (|x_j|², x_j, p_j) come out of the value as extra channels."""
+    c = self.conv
+    H, C = c.heads, c.out_channels
+    B, L = ctx.mask.shape
+    def dense(lin, scale=1.0):          # node projections → (B, H, L, C), zero on padding
+        y = lin(x).view(-1, H, C) * scale
+        t = y.new_zeros(B, H, L, C)     # y's dtype: bf16/fp16 under autocast
+        t[ctx.graph, :, ctx.pos] = y
+        return t
+    q = dense(c.lin_query, 1.0 / math.sqrt(C))
+    k, v = dense(c.lin_key), dense(c.lin_value)
+    if c.lin_edge is None:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=ctx.bias, scale=1.0,
+                                             dropout_p=self.dropout if self.training else 0.0)
+    else:
+        We = c.lin_edge.weight.view(H, C, 2)                    # (H, C, F)
+        a = torch.einsum('bhic,hc->bhi', q, We[..., 0]).unsqueeze(-1)   # q_i·W_e1 (already / sqrt C)
+        b = torch.einsum('bhic,hc->bhi', q, We[..., 1]).unsqueeze(-1)
+        X, P = ctx.xyz.expand(B, H, L, 3), ctx.seq.expand(B, H, L, 1)
+        X2 = (X * X).sum(-1, keepdim=True)
+        one = torch.ones_like(P)
+        q2 = torch.cat([q, a * X2 + b * P, a, -2 * a * X, -b], -1)
+        k2 = torch.cat([k, one, X2, X, P], -1)
+        v2 = torch.cat([v, X2, X, P, torch.zeros_like(P)], -1)   # same width as q2, k2: fused CPU kernel
+        o = F.scaled_dot_product_attention(q2, k2, v2, attn_mask=ctx.bias, scale=1.0,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        ov, sx2, sx, sp, _ = o.split([C, 1, 3, 1, 1], -1)
+        e1 = X2 + sx2 - 2 * (X * sx).sum(-1, keepdim=True)      # Σ_j α_ij d²_ij / 100
+        e2 = P - sp                                             # Σ_j α_ij (i − j) / 100
+        out = ov + e1 * We[..., 0].view(1, H, 1, C) + e2 * We[..., 1].view(1, H, 1, C)
+    out = out * ctx.has_edge                                    # no incoming edge → no message (as PyG)
+    out = out[ctx.graph, :, ctx.pos]                            # (N, H, C)
+    out = out.reshape(-1, H * C) if c.concat else out.mean(1)
+    return out + c.lin_skip(x)
 
 # %% ../nbs/foldtree2/10_encoder.ipynb #c4cd0bb8
 @dataclass

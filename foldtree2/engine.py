@@ -616,6 +616,7 @@ class Trainer:
         self.epoch = self.batch_in_epoch = self.global_step = self.nonfinite = 0
         self.best_val_loss, self.best_state, self.history = math.inf, None, []
         self.epoch_sums, self.epoch_seconds, self._snap, self._interrupt = self.zero_sums(), 0.0, None, False
+        self._snap_store, self._live = None, []
         self.out_dir = Path(out_dir) if out_dir else None
         self.writer = make_writer(log_dir, enabled=self.env.is_main)
 
@@ -682,11 +683,18 @@ def _group(self: Trainer, group: list) -> tuple[bool, dict]:
 # %% ../nbs/foldtree2/30_engine.ipynb #4e371e27
 @patch
 def _snapshot(self: Trainer) -> dict:
-    return {'model': {k: v.detach().clone() for k, v in self.model.state_dict().items()}, 'rng': rng_state()}
+    if self._snap_store is None:             # first group of an epoch: find the tensors, allocate their copies
+        self._live = [t.detach() for t in self.model.state_dict(keep_vars=True).values()]
+        self._snap_store = [t.clone() for t in self._live]
+    else:
+        with torch.no_grad():
+            for s, t in zip(self._snap_store, self._live): s.copy_(t)
+    return {'tensors': self._snap_store, 'rng': rng_state()}
 
 @patch
 def _restore(self: Trainer, snap: dict, rng: bool = False):
-    self.model.load_state_dict(snap['model'])
+    with torch.no_grad():
+        for t, s in zip(self._live, snap['tensors']): t.copy_(s)
     if rng: restore_rng(snap['rng'])
 
 # %% ../nbs/foldtree2/30_engine.ipynb #baf697d8
@@ -726,6 +734,7 @@ def train_epoch(self: Trainer, batches) -> dict:
     A, b = int(self.loop['accum_steps']), self.batch_in_epoch
     total = b + len(batches)
     self._ensure_schedulers(total)
+    self._snap_store = None                  # the tensors to snapshot are looked up afresh each epoch
     self.net.train()
     it = iter(batches)
     bar = tqdm(total=total, initial=b, desc=f'epoch {self.epoch + 1}/{self.loop["epochs"]}', leave=False,

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['VQOutput', 'kmeans', 'code_entropy', 'VectorQuantizer', 'commitment_schedule']
@@ -60,7 +61,7 @@ def code_entropy(counts) -> torch.Tensor:
     p = c / c.sum().clamp(min=torch.finfo(c.dtype).tiny)
     return -torch.xlogy(p, p).sum()
 
-# %% ../nbs/foldtree2/11_quantizer.ipynb #cde4b19f
+# %% ../nbs/foldtree2/11_quantizer.ipynb #3e00f584
 class VectorQuantizer(nn.Module):
     "Nearest-neighbour vector quantiser with plain or EMA codebook, k-means init and dead-code restart."
     def __init__(self, num_embeddings: int = 40, embedding_dim: int = 128, commitment_cost: float = 0.9,
@@ -87,88 +88,98 @@ class VectorQuantizer(nn.Module):
     @property
     def codebook(self) -> torch.Tensor: return self.embed
 
-    def extra_repr(self):
-        return (f'num_embeddings={self.num_embeddings}, embedding_dim={self.embedding_dim}, '
-                f'commitment_cost={self.commitment_cost}, ema={self.ema}')
+# %% ../nbs/foldtree2/11_quantizer.ipynb #8e2cf6f0
+@patch
+def extra_repr(self: VectorQuantizer):
+    return (f'num_embeddings={self.num_embeddings}, embedding_dim={self.embedding_dim}, '
+            f'commitment_cost={self.commitment_cost}, ema={self.ema}')
 
-    @torch.no_grad()
-    def _set_codes(self, rows: torch.Tensor, values: torch.Tensor):
-        "Overwrite codebook rows (and their EMA state) with `values`; rank 0 decides under DDP."
-        if _dist_on():
-            dist.broadcast(rows, 0); dist.broadcast(values, 0)
-        rows = rows.bool()
-        self.embed.data[rows] = values[rows].to(self.embed.dtype)
-        if self.ema:
-            self.ema_count[rows] = 1.0
-            self.ema_weight[rows] = self.embed[rows]
+@patch
+@torch.no_grad()
+def _set_codes(self: VectorQuantizer, rows: torch.Tensor, values: torch.Tensor):
+    "Overwrite codebook rows (and their EMA state) with `values`; rank 0 decides under DDP."
+    if _dist_on():
+        dist.broadcast(rows, 0); dist.broadcast(values, 0)
+    rows = rows.bool()
+    self.embed.data[rows] = values[rows].to(self.embed.dtype)
+    if self.ema:
+        self.ema_count[rows] = 1.0
+        self.ema_weight[rows] = self.embed[rows]
 
-    @torch.no_grad()
-    def _init_codebook(self, x: torch.Tensor):
-        n = torch.tensor([x.shape[0]], device=x.device)
-        if _dist_on(): dist.all_reduce(n, op=dist.ReduceOp.MIN)       # every rank takes the same decision
-        if int(n) < self.num_embeddings: return      # too few points: wait for a bigger batch
-        c = kmeans(x.float(), self.num_embeddings, self.kmeans_iters)
-        self._set_codes(torch.ones(self.num_embeddings, dtype=torch.long, device=x.device), c)
-        self.initialized.fill_(True)
+@patch
+@torch.no_grad()
+def _init_codebook(self: VectorQuantizer, x: torch.Tensor):
+    n = torch.tensor([x.shape[0]], device=x.device)
+    if _dist_on(): dist.all_reduce(n, op=dist.ReduceOp.MIN)       # every rank takes the same decision
+    if int(n) < self.num_embeddings: return      # too few points: wait for a bigger batch
+    c = kmeans(x.float(), self.num_embeddings, self.kmeans_iters)
+    self._set_codes(torch.ones(self.num_embeddings, dtype=torch.long, device=x.device), c)
+    self.initialized.fill_(True)
 
-    @torch.no_grad()
-    def _restart_dead(self, x: torch.Tensor, d_min: torch.Tensor):
-        dead = self.window_counts == 0
-        self.window_counts.zero_(); self.window_steps.zero_()
-        if not dead.any(): return                   # same decision on every rank (counts are all-reduced)
-        values = self.embed.detach().clone()
-        if x.shape[0] > 0:                          # (a rank without kept residues leaves them; rank 0 decides)
-            p = d_min.float().clamp(min=0) + 1e-12
-            pick = torch.multinomial(p / p.sum(), int(dead.sum()), replacement=x.shape[0] < int(dead.sum()))
-            values[dead] = x[pick].to(values.dtype)
-        self._set_codes(dead.long(), values)
-        self.n_restarted += int(dead.sum())
+# %% ../nbs/foldtree2/11_quantizer.ipynb #4b53bb78
+@patch
+@torch.no_grad()
+def _restart_dead(self: VectorQuantizer, x: torch.Tensor, d_min: torch.Tensor):
+    dead = self.window_counts == 0
+    self.window_counts.zero_(); self.window_steps.zero_()
+    if not dead.any(): return                   # same decision on every rank (counts are all-reduced)
+    values = self.embed.detach().clone()
+    if x.shape[0] > 0:                          # (a rank without kept residues leaves them; rank 0 decides)
+        p = d_min.float().clamp(min=0) + 1e-12
+        pick = torch.multinomial(p / p.sum(), int(dead.sum()), replacement=x.shape[0] < int(dead.sum()))
+        values[dead] = x[pick].to(values.dtype)
+    self._set_codes(dead.long(), values)
+    self.n_restarted += int(dead.sum())
 
-    @torch.no_grad()
-    def _ema_update(self, x: torch.Tensor, onehot: torch.Tensor):
-        counts, sums = onehot.sum(0), onehot.t() @ x
-        if _dist_on():
-            dist.all_reduce(counts); dist.all_reduce(sums)
-        self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
-        self.ema_weight.mul_(self.decay).add_(sums, alpha=1 - self.decay)
-        n = self.ema_count.sum()
-        smoothed = (self.ema_count + self.eps) / (n + self.num_embeddings * self.eps) * n
-        self.embed.copy_(self.ema_weight / smoothed.unsqueeze(1))
+@patch
+@torch.no_grad()
+def _ema_update(self: VectorQuantizer, x: torch.Tensor, onehot: torch.Tensor):
+    counts, sums = onehot.sum(0), onehot.t() @ x
+    if _dist_on():
+        dist.all_reduce(counts); dist.all_reduce(sums)
+    self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+    self.ema_weight.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+    n = self.ema_count.sum()
+    smoothed = (self.ema_count + self.eps) / (n + self.num_embeddings * self.eps) * n
+    self.embed.copy_(self.ema_weight / smoothed.unsqueeze(1))
 
-    def distances(self, z_e: torch.Tensor) -> torch.Tensor:
-        "Squared Euclidean distances (N, K) from each row of `z_e` to each code."
-        e = self.embed.to(z_e.dtype)
-        return (z_e.pow(2).sum(1, keepdim=True) - 2 * z_e @ e.t() + e.pow(2).sum(1)).clamp(min=0)
+@patch
+def distances(self: VectorQuantizer, z_e: torch.Tensor) -> torch.Tensor:
+    "Squared Euclidean distances (N, K) from each row of `z_e` to each code."
+    e = self.embed.to(z_e.dtype)
+    return (z_e.pow(2).sum(1, keepdim=True) - 2 * z_e @ e.t() + e.pow(2).sum(1)).clamp(min=0)
 
-    def forward(self, z_e: torch.Tensor, mask: torch.Tensor | None = None) -> VQOutput:
-        "Quantise `z_e` (N, D). `mask` (N,) bool marks items that count (default: all)."
-        if mask is None: mask = torch.ones(z_e.shape[0], dtype=torch.bool, device=z_e.device)
-        z32 = z_e.float()
-        kept = z32.detach()[mask]
-        if self.training and not bool(self.initialized): self._init_codebook(kept)
+# %% ../nbs/foldtree2/11_quantizer.ipynb #5333b48a
+@patch
+def forward(self: VectorQuantizer, z_e: torch.Tensor, mask: torch.Tensor | None = None) -> VQOutput:
+    "Quantise `z_e` (N, D). `mask` (N,) bool marks items that count (default: all)."
+    if mask is None: mask = torch.ones(z_e.shape[0], dtype=torch.bool, device=z_e.device)
+    z32 = z_e.float()
+    kept = z32.detach()[mask]
+    if self.training and not bool(self.initialized): self._init_codebook(kept)
+    with torch.no_grad():
+        d = self.distances(z32.detach())
+        indices = d.argmin(1)
+    z_q = F.embedding(indices, self.embed).float()
+    commit = (z32 - z_q.detach()).pow(2).mean(1)
+    per_item = self.commitment_cost * commit
+    if not self.ema: per_item = per_item + (z_q - z32.detach()).pow(2).mean(1)
+    m = mask.to(per_item.dtype)
+    loss = (per_item * m).sum() / m.sum().clamp(min=1)
+    onehot = F.one_hot(indices[mask], self.num_embeddings).to(z32.dtype)
+    counts = onehot.sum(0)
+    perplexity = code_entropy(counts).exp()
+    if self.training:
         with torch.no_grad():
-            d = self.distances(z32.detach())
-            indices = d.argmin(1)
-        z_q = F.embedding(indices, self.embed).float()
-        commit = (z32 - z_q.detach()).pow(2).mean(1)
-        per_item = self.commitment_cost * commit
-        if not self.ema: per_item = per_item + (z_q - z32.detach()).pow(2).mean(1)
-        m = mask.to(per_item.dtype)
-        loss = (per_item * m).sum() / m.sum().clamp(min=1)
-        onehot = F.one_hot(indices[mask], self.num_embeddings).to(z32.dtype)
-        counts = onehot.sum(0)
-        perplexity = code_entropy(counts).exp()
-        if self.training:
-            with torch.no_grad():
-                c = counts.clone()
-                if _dist_on(): dist.all_reduce(c)
-                self.window_counts += c; self.total_counts += c; self.window_steps += 1
-                if self.ema and (kept.shape[0] > 0 or _dist_on()): self._ema_update(kept, onehot)
-                if self.restart_dead and int(self.window_steps) >= self.restart_interval:
-                    self._restart_dead(kept, d.gather(1, indices[:, None]).squeeze(1)[mask])
-        z = z32 + (z_q - z32).detach()
-        return VQOutput(z=z.to(z_e.dtype), z_q=z_q, indices=indices, loss=loss, loss_per_item=per_item,
-                        perplexity=perplexity, counts=counts)
+            c = counts.clone()
+            if _dist_on(): dist.all_reduce(c)
+            self.window_counts += c; self.total_counts += c; self.window_steps += 1
+            if self.ema and (kept.shape[0] > 0 or _dist_on()): self._ema_update(kept, onehot)
+            if self.restart_dead and int(self.window_steps) >= self.restart_interval:
+                self._restart_dead(kept, d.gather(1, indices[:, None]).squeeze(1)[mask])
+    z = z32 + (z_q - z32).detach()
+    return VQOutput(z=z.to(z_e.dtype), z_q=z_q, indices=indices, loss=loss, loss_per_item=per_item,
+                    perplexity=perplexity, counts=counts)
 
 # %% ../nbs/foldtree2/11_quantizer.ipynb #652f111b
 def commitment_schedule(step: int, final: float = 0.9, start: float = 0.0, warmup_steps: int = 0) -> float:
