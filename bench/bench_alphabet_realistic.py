@@ -39,7 +39,7 @@ def main(argv=None):
         from foldtree2.datasets import build_realistic
         print(f'{data}/split.tsv not found: building the realistic set there (a few minutes)')
         build_realistic(data, workers=a.processes, threads=a.processes)
-    from foldtree2.benchmark import benchmark_cli
+    from foldtree2.cli import benchmark as benchmark_cli
     args = ['--held-out', str(data / 'test.h5'), '--train', str(data / 'train.h5'), '--labels',
             str(labels_tsv(data / 'split.tsv', out / 'test_labels.tsv')), '--max-train-chains', str(a.max_train_chains),
             '-j', str(a.processes), '-o', str(out)] + (['--checkpoint', a.checkpoint] if a.checkpoint else [])

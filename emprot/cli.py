@@ -12,12 +12,6 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-
-from emprot.data import DATA_DEFAULTS, TokenWindowDataset
-from emprot.evaluate import evaluation_report, format_report
-from emprot.tokens import ADK_FIT_ON, TokenStore, adk_jobs, tokenize_trajectories
-
 logger = logging.getLogger(__name__)
 
 # %% ../nbs/emprot/40_cli.ipynb #1b7022d1
@@ -68,6 +62,7 @@ def tokenize(argv=None) -> int:
     p.add_argument('--overwrite', action='store_true', help='re-tokenize entries that already exist')
     p.add_argument('--report', default=None, help='write the JSON report here (always printed)')
     a = p.parse_args(argv)
+    from emprot.tokens import ADK_FIT_ON, TokenStore, adk_jobs, tokenize_trajectories   # after parsing: --help stays fast
     jobs = adk_jobs() if a.default else []
     fit_on = a.fit_on if a.fit_on is not None else (list(ADK_FIT_ON) if a.default and not a.trajectory else None)
     if a.trajectory:
@@ -107,6 +102,7 @@ def train(argv=None) -> int:
         cfg['token_store'] = a.token_store
     if not cfg.get('token_store'):
         p.error('no token store: set token_store in the config or pass --token-store (see emprot-tokenize)')
+    from emprot.tokens import TokenStore
     store = TokenStore(cfg['token_store'])
     lookup = store.lookup(); store.close()
     from emprot.training import EMPROTTrainer
@@ -148,6 +144,9 @@ def evaluate(argv=None) -> int:
     a = p.parse_args(argv)
     if not a.checkpoint and not a.baselines_only:
         p.error('give --checkpoint, or --baselines-only')
+    from emprot.data import DATA_DEFAULTS, TokenWindowDataset
+    from emprot.evaluate import evaluation_report, format_report
+    from emprot.tokens import TokenStore
     from foldtree2.engine import load_checkpoint, resolve_device
     a.device = resolve_device(a.device)
     cfg = dict(DATA_DEFAULTS)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 __all__ = ['RESERVED_REMAP', 'RESERVED_CHARS', 'MAX_TOKENS', 'TABLE_COLUMNS', 'H5_SUFFIXES', 'token_chars', 'tokens_to_string',
            'string_to_tokens', 'write_fasta', 'read_fasta', 'write_mafft_hex', 'residue_rows', 'write_residue_table',
            'read_residue_table', 'printable', 'LoadedModel', 'load_model', 'collect_inputs', 'GraphItem', 'iter_graphs',
-           'Encoded', 'encode_items', 'encode_structures', 'encode_cli', 'decode_tokens']
+           'Encoded', 'encode_items', 'encode_structures', 'run_cli', 'decode_tokens']
 
 # %% ../nbs/foldtree2/60_alphabet.ipynb #6111a59c
 RESERVED_REMAP: dict[int, int] = {0x00: 0xF6, 0x22: 0xF8, 0x23: 0xF7, 0x3E: 0xF9, 0x3D: 0xFA,
@@ -361,29 +361,9 @@ def encode_structures(checkpoint, inputs, batch_size: int = 16, device='cpu', pr
         warnings.warn(f'foldtree2-encode: {len(out.errors)} input(s) failed (see .errors), first: {src}: {why}')
     return out
 
-# %% ../nbs/foldtree2/60_alphabet.ipynb #9b8debf3
-def _encode_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='foldtree2-encode',
-                                description='Encode protein structures into foldtree2 token strings (FASTA).')
-    p.add_argument('checkpoint', help='trained checkpoint written by learn_monodecoder')
-    p.add_argument('inputs', nargs='+', help='structure files, directories, globs, or a graph HDF5 file')
-    p.add_argument('-o', '--output', required=True, help='token FASTA to write')
-    p.add_argument('--table', help='also write the per-residue TSV (id, resnum, aa, token, char_hex)')
-    p.add_argument('--hex', help="also write MAFFT's hexadecimal format (for hex2maffttext)")
-    p.add_argument('--encoding', default='latin-1', choices=['latin-1', 'utf-8'],
-                   help='FASTA byte encoding: latin-1 = one byte per residue (mafft --text), utf-8 = the original\'s bytes')
-    p.add_argument('-bs', '--batch-size', type=int, default=16, help='structures per inference batch (default 16)')
-    p.add_argument('--device', default='auto', help="'cpu', 'cuda', 'cuda:1' or 'auto' (default)")
-    p.add_argument('--mode', default='auto', choices=['auto', 'alphafold', 'experimental'],
-                   help='how to read B-factors (pLDDT or not); see foldtree2.structures')
-    p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
-    return p
-
 # %% ../nbs/foldtree2/60_alphabet.ipynb #a7149683
-def encode_cli(argv=None) -> int:
-    "Console script `foldtree2-encode`."
-    args = _encode_parser().parse_args(argv)
-    if args.batch_size < 1: _encode_parser().error('--batch-size must be >= 1')
+def run_cli(args) -> int:
+    "The work of `foldtree2-encode` on its parsed arguments (`foldtree2.cli`)."
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='foldtree2-encode')   # failures are printed below instead

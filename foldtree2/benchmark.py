@@ -17,7 +17,7 @@ from foldtree2.submat import SubMatrix, align_all, learn_submat, read_chains, sw
 # %% auto #0
 __all__ = ['THREE_DI', 'AMINO', 'cb_coords', 'three_di', 'foldseek_3di', 'blosum62', 'sw_profile', 'combined_score', 'tm_matrix',
            'roc_auc', 'sens_to_first_fp', 'spearman', 'encode_alphabets', 'sw_all', 'sw_all_combined', 'read_labels',
-           'run_benchmark', 'table', 'plot', 'write_report', 'benchmark_cli']
+           'run_benchmark', 'table', 'plot', 'write_report', 'run_cli']
 
 # %% ../nbs/foldtree2/64_benchmark.ipynb #ef9e20ed
 def cb_coords(chain) -> np.ndarray:
@@ -324,23 +324,8 @@ def write_report(report: dict, outdir) -> Path:
     return out / 'report.json'
 
 # %% ../nbs/foldtree2/64_benchmark.ipynb #d1f343fb
-def benchmark_cli(argv=None) -> int:
-    "Console script `foldtree2-benchmark`."
-    p = argparse.ArgumentParser(prog='foldtree2-benchmark', description='Fold-recognition benchmark: our tokens vs 3Di, '
-                                '3Di+AA, BLOSUM62 and 3-state DSSP, Smith-Waterman scores against all-vs-all TM-align.')
-    p.add_argument('--held-out', nargs='+', required=True, help='held-out structure files / directories / globs / foldtree2 HDF5 stores')
-    p.add_argument('--train', nargs='+', required=True, help='training structures or stores (learned matrices and gap penalties)')
-    p.add_argument('--max-train-chains', type=int, help='align a seeded random subset of this many training chains (all pairs: n² TM-aligns)')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--checkpoint', help='trained foldtree2 checkpoint (without: reference methods only)')
-    p.add_argument('--labels', help='TSV id<TAB>CATH superfamily for the held-out chains (ids as {file stem}_{chain})')
-    p.add_argument('-o', '--outdir', required=True, help='folder for report.json, table.txt, roc.png')
-    p.add_argument('--min-tm', type=float, default=0.5, help='same-fold threshold (TM-score, shorter chain; default 0.5)')
-    p.add_argument('--max-residues', type=int, help='skip chains longer than this')
-    p.add_argument('--no-combined', action='store_true', help='skip 3Di+AA (the slowest method: numpy SW)')
-    p.add_argument('-j', '--processes', type=int, default=1, help='TM-align worker processes')
-    p.add_argument('--device', default='cpu')
-    a = p.parse_args(argv)
+def run_cli(a) -> int:
+    "The work of `foldtree2-benchmark` on its parsed arguments (`foldtree2.cli`)."
     try:
         rep = run_benchmark(a.held_out, a.train, a.checkpoint, a.labels, a.processes, a.device, a.min_tm, a.max_residues,
                             not a.no_combined, a.max_train_chains, a.seed)
@@ -349,7 +334,3 @@ def benchmark_cli(argv=None) -> int:
     path = write_report(rep, a.outdir)
     print(table(rep)); print(f"total {rep['seconds']['total']:.1f} s -> {path}")
     return 0
-
-
-if __name__ == '__main__' and Path(sys.argv[0]).name == 'benchmark.py':  # `python -m foldtree2.benchmark`
-    sys.exit(benchmark_cli())

@@ -26,8 +26,8 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'STRUCTURE_SUFFIXES', 'RES_CHUNK', 'BUILD_CHUNK', 'StoreError', 'count_committed',
            'compact_store', 'open_store_for_append', 'write_chains', 'find_structure_files', 'BuildReport',
-           'build_store', 'StructureDataset', 'collate_graphs', 'GraphLoader', 'default_structure_files',
-           'pdbs_to_graphs', 'split_indices']
+           'build_store', 'StructureDataset', 'collate_graphs', 'GraphLoader', 'default_structure_files', 'run_cli',
+           'split_indices']
 
 # %% ../nbs/foldtree2/02_data.ipynb #637a2554
 FORMAT = 'foldtree2-ragged'
@@ -508,35 +508,13 @@ def default_structure_files() -> list[Path]:
     return sorted(p for p in d.glob('*.pdb.gz') if (d / (p.name[:-3] + '.dssp')).exists())
 
 # %% ../nbs/foldtree2/02_data.ipynb #6b2984a6
-def pdbs_to_graphs(argv=None) -> int:
-    "Console script `pdbs-to-graphs`: build (or resume) an HDF5 structure store."
-    p = argparse.ArgumentParser(prog='pdbs-to-graphs', description=(
-        'Convert PDB/mmCIF files (optionally .gz) into a foldtree2 HDF5 structure store. Graph features '
-        'are derived when graphs are loaded (foldtree2.data.StructureDataset). Rerunning resumes.'))
-    p.add_argument('inputs', nargs='*', help='directories, globs or structure files')
-    p.add_argument('-o', '--output', required=True, help='output .h5 file (appended to / resumed if it exists)')
-    p.add_argument('--default', action='store_true',
-                   help='use the ~50 experimental chains of mdanalysistests data/dssp/ as input')
-    p.add_argument('--radius', type=float, default=15.0, help='CA–CA contact radius in Å recorded as default (15)')
-    p.add_argument('--chains', default=None, help='comma-separated chain ids to keep (default: every protein chain)')
-    g = p.add_mutually_exclusive_group()
-    g.add_argument('--experimental', dest='mode', action='store_const', const='experimental',
-                   help='B-factors are not confidences: pLDDT = 1')
-    g.add_argument('--alphafold', dest='mode', action='store_const', const='alphafold',
-                   help='B-factor column holds pLDDT (0-100)')
-    g.add_argument('--auto', dest='mode', action='store_const', const='auto',
-                   help='detect from the header / B-factors (default)')
-    p.add_argument('--max-residues', type=int, default=None, help='skip chains longer than this')
-    p.add_argument('-j', '--workers', type=int, default=1, help='parallel parser processes (default 1)')
-    p.add_argument('--no-progress', action='store_true', help='hide the progress bar (the flag of every script)')
-    p.add_argument('-q', '--quiet', dest='no_progress', action='store_true', help=argparse.SUPPRESS)  # earlier spelling
-    a = p.parse_args(argv)
+def run_cli(a) -> int:
+    "The work of `pdbs-to-graphs` on its parsed arguments (`foldtree2.cli`): build or resume the store."
     inputs = list(a.inputs)
     mode = a.mode or 'auto'
     if a.default:
         inputs += [str(x) for x in default_structure_files()]
         if a.mode is None: mode = 'experimental'
-    if not inputs: p.error('give input files/directories/globs or --default')
     chains = a.chains.split(',') if a.chains else None
     try:
         rep = build_store(inputs, a.output, chains=chains, mode=mode, max_residues=a.max_residues,

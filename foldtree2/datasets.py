@@ -24,13 +24,13 @@ from foldtree2.data import (STRUCTURE_SUFFIXES, BuildReport, _committed, _read_t
                             find_structure_files, open_store_for_append, write_chains)
 from foldtree2.programs import TOOLS, MissingBinaryError, find_binary, run_tool
 from foldtree2.structures import AA_ORDER, AFDB_RRNPPA, Chain, file_stem
+from foldtree2.options import MAX_LENGTH, MIN_LENGTH, SOURCE_NAMES, TM_THRESHOLD
 
 # %% auto #0
-__all__ = ['SOURCES', 'CATH_XML', 'MIN_LENGTH', 'MAX_LENGTH', 'MAX_UNKNOWN', 'MIN_IDENTITY', 'MAX_EVALUE', 'TM_THRESHOLD',
-           'SPLITS', 'TSV_COLUMNS', 'Source', 'SourceError', 'fetch_source', 'source_root', 'source_files',
-           'collect_source', 'store_chains', 'read_chain', 'select_chains', 'load_cath', 'cath_label', 'mmseqs_cluster',
-           'mmseqs_search', 'link_groups', 'tm_score', 'tm_links', 'assign_splits', 'leaks', 'write_split',
-           'build_realistic', 'main']
+__all__ = ['SOURCES', 'CATH_XML', 'MAX_UNKNOWN', 'MIN_IDENTITY', 'MAX_EVALUE', 'SPLITS', 'TSV_COLUMNS', 'Source', 'SourceError',
+           'fetch_source', 'source_root', 'source_files', 'collect_source', 'store_chains', 'read_chain',
+           'select_chains', 'load_cath', 'cath_label', 'mmseqs_cluster', 'mmseqs_search', 'link_groups', 'tm_score',
+           'tm_links', 'assign_splits', 'leaks', 'write_split', 'build_realistic', 'run_cli']
 
 # %% ../nbs/foldtree2/04_datasets.ipynb #177fc00c
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def read_chain(store, row: int, name: str | None = None) -> Chain:
                      experimental=bool(f['structures/experimental'][row]), source=_read_text(f, 'source', row + 1)[row])
 
 # %% ../nbs/foldtree2/04_datasets.ipynb #44ba8050
-MIN_LENGTH, MAX_LENGTH, MAX_UNKNOWN = 30, 1000, 0.10
+MAX_UNKNOWN = 0.10    # MIN_LENGTH, MAX_LENGTH: foldtree2.options
 
 def select_chains(rows, min_length: int = MIN_LENGTH, max_length: int = MAX_LENGTH, max_unknown: float = MAX_UNKNOWN):
     "(kept rows, {reason: count}) after the length, unknown-residue and identical-sequence rules."
@@ -228,7 +228,7 @@ def mmseqs_search(rows, sensitivity: float = 7.5, evalue: float = 10.0, threads:
     return [tuple(h) for h in _cached(cache, 'search', rows, dict(s=sensitivity, e=evalue), run)]
 
 # %% ../nbs/foldtree2/04_datasets.ipynb #e33be077
-MIN_IDENTITY, MAX_EVALUE, TM_THRESHOLD = 0.4, 1e-3, 0.5
+MIN_IDENTITY, MAX_EVALUE = 0.4, 1e-3    # TM_THRESHOLD: foldtree2.options
 
 def link_groups(rows, clusters, hits, min_identity: float = MIN_IDENTITY, max_evalue: float = MAX_EVALUE):
     "DisjointSet of row indices joined by shared cluster, shared superfamily, or a close search hit."
@@ -372,28 +372,9 @@ def build_realistic(out, cache=None, sources=None, cath=None, workers: int = 1, 
     (out / 'report.json').write_text(json.dumps(rep, indent=1))
     return rep
 
-# %% ../nbs/foldtree2/04_datasets.ipynb #ea2988e8
-def _parser():
-    p = argparse.ArgumentParser(prog='foldtree2-datasets', description='Training sets of real protein chains.')
-    sub = p.add_subparsers(dest='cmd', required=True)
-    sub.add_parser('sources', help='list the structure sources')
-    r = sub.add_parser('realistic', help='fetch the sources, then build a homology-aware train/val/test split')
-    r.add_argument('-o', '--out', required=True, help='output folder (split.tsv, train/val/test.h5, report.json)')
-    r.add_argument('--cache', help='downloads and per-source stores (default OUT/cache)')
-    r.add_argument('--sources', nargs='+', choices=list(SOURCES), help='default: all')
-    r.add_argument('--cath', help='CATH domain list in ProDy XML layout (default: ProDy\'s cath.xml)')
-    r.add_argument('--workers', type=int, default=1, help='parser processes'); r.add_argument('--threads', type=int, default=1, help='mmseqs threads')
-    r.add_argument('--min-length', type=int, default=MIN_LENGTH); r.add_argument('--max-length', type=int, default=MAX_LENGTH)
-    r.add_argument('--min-seq-id', type=float, default=0.4); r.add_argument('--coverage', type=float, default=0.8)
-    r.add_argument('--val-fraction', type=float, default=0.1); r.add_argument('--test-fraction', type=float, default=0.1)
-    r.add_argument('--tm-threshold', type=float, default=TM_THRESHOLD); r.add_argument('--max-tm-pairs', type=int, default=3000)
-    r.add_argument('--seed', type=int, default=0)
-    return p
-
 # %% ../nbs/foldtree2/04_datasets.ipynb #017ef39a
-def main(argv=None) -> int:
-    "Console script `foldtree2-datasets`."
-    a = _parser().parse_args(argv)
+def run_cli(a) -> int:
+    "The work of `foldtree2-datasets` on its parsed arguments (`foldtree2.cli`)."
     if a.cmd == 'sources':
         for s in SOURCES.values(): print(f'{s.name:16s} {s.kind:9s} {s.package:22s} {s.subdir}')
         return 0
@@ -404,7 +385,3 @@ def main(argv=None) -> int:
         print(f'foldtree2-datasets: error: {e}', file=sys.stderr); return 2
     print(json.dumps({k: r[k] for k in ('chains', 'clusters', 'superfamilies', 'chains_labelled', 'groups', 'tm_links', 'splits', 'seconds')}))
     return 0
-
-
-if __name__ == '__main__' and Path(sys.argv[0]).name == 'datasets.py':  # `python -m foldtree2.datasets`
-    sys.exit(main())

@@ -10,10 +10,11 @@ import torch.nn.functional as F
 from torch_geometric.utils import to_dense_batch
 from torch_geometric.nn import global_mean_pool
 from foldtree2.encoder import mk1_Encoder, res_batch, CONTACT
+from foldtree2.options import MODEL_DEFAULTS
 
 # %% auto #0
-__all__ = ['MODEL_DEFAULTS', 'TokenInput', 'SequenceBody', 'mlp', 'dist_bin_edges', 'sample_pairs', 'SequenceHead',
-           'SequenceDecoder', 'GeometryHead', 'GeometryDecoder', 'MultiMonoDecoder', 'build_model']
+__all__ = ['TokenInput', 'SequenceBody', 'mlp', 'dist_bin_edges', 'sample_pairs', 'SequenceHead', 'SequenceDecoder',
+           'GeometryHead', 'GeometryDecoder', 'MultiMonoDecoder', 'build_model']
 
 # %% ../nbs/foldtree2/12_decoders.ipynb #125cb760
 class TokenInput(nn.Module):
@@ -165,13 +166,6 @@ class MultiMonoDecoder(nn.Module):
                 out[k] = v
         return out
 
-MODEL_DEFAULTS = dict(
-    in_channels=None, positions_dim=None, fft2_dim=None,     # None: read from the sample graph
-    hidden_channels=[100, 100, 100], nheads=16, head_dim=None, embedding_dim=128, num_embeddings=40,
-    EMA=False, commitment_cost=0.9, conv='transformer', concat_positions=True, dense=True, dropout=0.0,
-    kmeans_init=True, restart_dead=True, restart_interval=20, encoder_input='all',
-    decoders=['sequence', 'geometry'], seq_ss=True, fft2=True, decoder_dim=128, decoder_heads=8,
-    decoder_layers=2, pair_dim=64, n_dist_bins=16, neg_ratio=1.0)
 
 # %% ../nbs/foldtree2/12_decoders.ipynb #d843501b
 def build_model(cfg: dict, sample=None):

@@ -28,10 +28,12 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 from fastcore.basics import patch
+
+from foldtree2.options import SCHEDULES
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'CHECKPOINT_MARKER', 'CHECKPOINT_VERSION', 'LOOP_DEFAULTS', 'seed_everything', 'AmpPolicy', 'amp_policy',
+__all__ = ['CHECKPOINT_MARKER', 'CHECKPOINT_VERSION', 'LOOP_DEFAULTS', 'seed_everything', 'AmpPolicy', 'amp_policy',
            'get_scheduler', 'CheckpointError', 'rng_state', 'restore_rng', 'save_checkpoint', 'load_checkpoint',
            'upgrade_checkpoint', 'model_from_checkpoint', 'DistEnv', 'resolve_device', 'init_distributed', 'is_dist',
            'cleanup_distributed', 'all_reduce_sum', 'all_reduce_mean', 'broadcast_object', 'barrier',
@@ -97,9 +99,6 @@ def amp_policy(device, enabled: bool = True, cpu_bf16: bool = False, dtype: str 
     return AmpPolicy(dt, None, False, False, f'{dt}: autocast not used on this device type, fp32')
 
 # %% ../nbs/foldtree2/30_engine.ipynb #a3aa016d
-SCHEDULES = ('linear', 'cosine', 'cosine_restarts', 'polynomial', 'plateau', 'none')
-
-
 def _decay_factor(name: str, p: float, num_cycles: int, power: float) -> float:
     if name == 'linear': return 1.0 - p
     if name == 'cosine': return 0.5 * (1.0 + math.cos(math.pi * p))

@@ -18,7 +18,7 @@ from foldtree2.quantizer import code_entropy
 # %% auto #0
 __all__ = ['AA_ORDER', 'SS_STATES', 'codebook_usage', 'token_aa_dependence', 'recovery_counts', 'contact_precision',
            'angle_abs_error', 'make_aligner', 'aligned_token_identity', 'pair_consistency', 'score_proteins',
-           'plot_report', 'held_out_items', 'evaluate', 'summary_lines', 'evaluate_cli']
+           'plot_report', 'held_out_items', 'evaluate', 'summary_lines', 'run_cli']
 
 # %% ../nbs/foldtree2/61_evaluate.ipynb #9feac94e
 def codebook_usage(tokens: Mapping[str, Sequence[int]], num_embeddings: int) -> dict:
@@ -410,33 +410,13 @@ def summary_lines(report: dict) -> list[str]:
     if report.get('errors'): L.append(f"{len(report['errors'])} input(s) failed: " + '; '.join(f'{k}: {v}' for k, v in list(report['errors'].items())[:5]))
     return L
 
-# %% ../nbs/foldtree2/61_evaluate.ipynb #003f48f0
-def _evaluate_parser():
-    p = argparse.ArgumentParser(prog='foldtree2-evaluate', description='Evaluate a trained foldtree2 alphabet: JSON report + PNG plots.')
-    p.add_argument('checkpoint')
-    p.add_argument('-o', '--outdir', required=True, help='directory for report.json and the PNG plots')
-    p.add_argument('--held-out', nargs='+', default=None,
-                   help="held-out structures (files/dirs/globs/HDF5); default: the checkpoint's validation split")
-    p.add_argument('--homologs', nargs='+', default=None, help='a family of homologous structures (all pairs)')
-    p.add_argument('--unrelated', nargs='+', default=None, help='unrelated structures (paired with the homologs)')
-    p.add_argument('--unrelated-dssp', action='store_true', help="use mdanalysistests' DSSP chains as the unrelated set")
-    p.add_argument('--max-pairs', type=int, default=300)
-    p.add_argument('-bs', '--batch-size', type=int, default=8)
-    p.add_argument('--device', default='auto')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--no-progress', action='store_true')
-    return p
-
 # %% ../nbs/foldtree2/61_evaluate.ipynb #84bc9250
-def evaluate_cli(argv=None) -> int:
-    "Console script `foldtree2-evaluate`."
-    a = _evaluate_parser().parse_args(argv)
+def run_cli(a) -> int:
+    "The work of `foldtree2-evaluate` on its parsed arguments (`foldtree2.cli`)."
     unrelated = a.unrelated
     if a.unrelated_dssp:
         from foldtree2.data import default_structure_files
         unrelated = [str(p) for p in default_structure_files()]
-    if (a.homologs is None) != (unrelated is None):
-        _evaluate_parser().error('homolog consistency needs both --homologs and --unrelated (or --unrelated-dssp)')
     try:
         rep = evaluate(a.checkpoint, a.held_out, a.homologs, unrelated, a.outdir, a.batch_size, a.device,
                        a.max_pairs, a.seed, progress=not a.no_progress)

@@ -8,14 +8,13 @@ import math
 import torch
 import torch.nn.functional as F
 from foldtree2.decoders import dist_bin_edges
+from foldtree2.options import DEFAULT_WEIGHTS
 
 # %% auto #0
-__all__ = ['DEFAULT_WEIGHTS', 'masked_mean', 'residue_mask', 'class_targets', 'signed_log', 'aa_loss', 'ss_loss', 'angle_loss',
-           'pair_losses', 'fft2_loss', 'compute_losses', 'monodecoder_loss']
+__all__ = ['masked_mean', 'residue_mask', 'class_targets', 'signed_log', 'aa_loss', 'ss_loss', 'angle_loss', 'pair_losses',
+           'fft2_loss', 'compute_losses', 'monodecoder_loss']
 
 # %% ../nbs/foldtree2/20_losses.ipynb #560401c7
-DEFAULT_WEIGHTS = dict(edge=0.25, logit=0.25, x=1.0, fft2=0.01, vq=0.1, angles=0.05, ss=0.25)
-
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     "Mean of `values` where `mask` is true; exactly 0 (with zero gradient) when nothing is kept."
     m = mask.to(values.dtype)

@@ -15,7 +15,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['GAP_GRID', 'SUBMAT_SUFFIX', 'PairAlignment', 'align_pair', 'align_all', 'as_indices', 'pair_counts', 'composition',
            'log_odds', 'SubMatrix', 'sw_score', 'sw_scores', 'choose_gaps', 'learn_submat', 'submat_path',
-           'save_submat', 'mafft_op', 'load_submat', 'read_chains', 'encode_chains', 'token_submat', 'submat_cli']
+           'save_submat', 'mafft_op', 'load_submat', 'read_chains', 'encode_chains', 'token_submat', 'run_cli']
 
 # %% ../nbs/foldtree2/63_submat.ipynb #ea45002f
 @dataclass
@@ -309,25 +309,11 @@ def token_submat(checkpoint, structures, processes: int = 1, min_tm: float = 0.5
     return sm, save_submat(sm, out or submat_path(checkpoint))
 
 # %% ../nbs/foldtree2/63_submat.ipynb #a44eb1c1
-def submat_cli(argv=None) -> int:
-    "Console script `foldtree2-submat CKPT STRUCTURES...`."
-    p = argparse.ArgumentParser(prog='foldtree2-submat', description='Learn the token substitution matrix of a checkpoint '
-                                'from structural (TM-align) alignments of training structures; writes CKPT stem + .submat.txt.')
-    p.add_argument('checkpoint'); p.add_argument('structures', nargs='+', help='training structure files, directories, globs or foldtree2 HDF5 stores')
-    p.add_argument('-o', '--output', help='matrix file (default: beside the checkpoint, best.pt -> best.submat.txt)')
-    p.add_argument('--min-tm', type=float, default=0.5, help='only pairs with TM-score (shorter chain) >= this (default 0.5)')
-    p.add_argument('--max-dist', type=float, default=5.0, help='only residue pairs within this many Å after superposition (default 5)')
-    p.add_argument('--max-chains', type=int, help='a seeded random subset of this many chains (all pairs are aligned: cost grows as n²)')
-    p.add_argument('-j', '--processes', type=int, default=1, help='TM-align worker processes (default 1)')
-    p.add_argument('--device', default='cpu')
-    a = p.parse_args(argv)
+def run_cli(a) -> int:
+    "The work of `foldtree2-submat` on its parsed arguments (`foldtree2.cli`)."
     try: sm, path = token_submat(a.checkpoint, a.structures, a.processes, a.min_tm, a.max_dist, a.max_chains, a.device, out=a.output)
     except (FileNotFoundError, ValueError, KeyError) as e:
         print(f'foldtree2-submat: error: {e}', file=sys.stderr); return 2
     print(f'foldtree2-submat: {len(sm)} symbols, {sm.meta["pairs"]} pairs with TM >= {a.min_tm}, gaps {sm.gap_open}/{sm.gap_extend} '
           f'({sm.meta["gaps"]}), expected score {sm.expected_score():.3f} -> {path}', file=sys.stderr)
     return 0
-
-
-if __name__ == '__main__' and Path(sys.argv[0]).name == 'submat.py':  # `python -m foldtree2.submat`, not a kernel
-    sys.exit(submat_cli())

@@ -17,17 +17,17 @@ from foldtree2 import engine
 from foldtree2.engine import ConfigError, NonFiniteLossError, Trainer, load_checkpoint, seed_everything
 from foldtree2.optim import build_optimizers
 from foldtree2.data import GraphLoader, StructureDataset, split_indices
-from foldtree2.decoders import MODEL_DEFAULTS, build_model
-from foldtree2.losses import DEFAULT_WEIGHTS, monodecoder_loss
+from foldtree2.decoders import build_model
+from foldtree2.losses import monodecoder_loss
 from foldtree2.quantizer import code_entropy, commitment_schedule
+from foldtree2.options import DEFAULT_WEIGHTS, FEATURE_SIZE_KEYS, MODEL_DEFAULTS, default_config
 
 # %% auto #0
-__all__ = ['LOSS_TERMS', 'FEATURE_SIZE_KEYS', 'MODEL_KEYS', 'default_config', 'LossModel', 'epoch_order', 'make_loader',
-           'codebook_stats', 'loop_options', 'schedule_options', 'MonodecoderTrainer', 'build_trainer', 'train']
+__all__ = ['LOSS_TERMS', 'MODEL_KEYS', 'default_config', 'LossModel', 'epoch_order', 'make_loader', 'codebook_stats',
+           'loop_options', 'schedule_options', 'MonodecoderTrainer', 'build_trainer', 'train']
 
 # %% ../nbs/foldtree2/40_train.ipynb #699f23c0
 LOSS_TERMS = tuple(DEFAULT_WEIGHTS)
-FEATURE_SIZE_KEYS = ('in_channels', 'positions_dim', 'fft2_dim')      # read from the data, not options
 MODEL_KEYS = tuple(k for k in MODEL_DEFAULTS if k not in FEATURE_SIZE_KEYS)
 
 # %% ../nbs/foldtree2/40_train.ipynb #624344bf

@@ -20,12 +20,13 @@ import numpy as np
 
 from foldtree2.alphabet import MAX_TOKENS, read_fasta, string_to_tokens, write_fasta
 from foldtree2.submat import submat_path
+from foldtree2.options import ENGINES
 
 # %% auto #0
-__all__ = ['FAMSA_LETTERS', 'MORPH_SYMBOLS', 'ENGINE_STATES', 'ENGINES', 'read_text_matrix', 'write_alignment', 'align_tokens',
-           'recode', 'ml_tree', 'msa_distances', 'nj_tree', 'TreeBuild', 'build_tree', 'midpoint_root', 'leaf_labels',
+__all__ = ['FAMSA_LETTERS', 'MORPH_SYMBOLS', 'ENGINE_STATES', 'read_text_matrix', 'write_alignment', 'align_tokens', 'recode',
+           'ml_tree', 'msa_distances', 'nj_tree', 'TreeBuild', 'build_tree', 'midpoint_root', 'leaf_labels',
            'draw_tree', 'rf_distance', 'quartet_distance', 'aa_tree', 'tm_tree', 'TokenTree', 'token_tree', 'compare',
-           'tree_cli']
+           'run_cli']
 
 # %% ../nbs/foldtree2/65_tree.ipynb #2f7c6794
 from foldtree2.programs import TOOLS, MissingBinaryError, find_binary, run_tool   # one table and runner for every external program
@@ -108,7 +109,6 @@ def align_tokens(records: Mapping, num_embeddings: int, aligner: str = 'mafft', 
 MORPH_SYMBOLS = '0123456789ABCDEFGHIJKLMNOPQRSTUV'
 ENGINE_STATES = {'iqtree': MORPH_SYMBOLS, 'raxml': MORPH_SYMBOLS, 'fasttree': FAMSA_LETTERS}
 "The symbols each ML engine reads for generic characters; their number is its state limit."
-ENGINES = ('iqtree', 'raxml', 'fasttree', 'nj')
 
 # %% ../nbs/foldtree2/65_tree.ipynb #76587b68
 def recode(aln: Mapping, symbols: str, compact: bool = False) -> dict:
@@ -375,30 +375,6 @@ def compare(trees: Mapping) -> list[dict]:
         rows.append({'a': a, 'b': b, 'rf': rf, 'rf_norm': nrf, 'quartets': q, 'quartet_norm': nq})
     return rows
 
-# %% ../nbs/foldtree2/65_tree.ipynb #cf65fa18
-def _tree_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='foldtree2-tree', description='Tree of protein structures from foldtree2 token alignments.')
-    p.add_argument('inputs', nargs='*', help='structure files, directories or globs (with -c)')
-    p.add_argument('-c', '--checkpoint', help='trained checkpoint (to encode the structures)')
-    p.add_argument('--tokens', help='token FASTA written by foldtree2-encode (instead of structures + checkpoint)')
-    p.add_argument('--structures', nargs='+', help='with --tokens: the structures, for --compare-aa/--compare-tm')
-    p.add_argument('--num-embeddings', type=int, help='alphabet size K of a --tokens file (default: largest token + 1)')
-    p.add_argument('-o', '--output', required=True, help='output prefix')
-    p.add_argument('--engine', default='iqtree', choices=ENGINES, help='tree engine (default iqtree)')
-    p.add_argument('--model', help='substitution model for the engine (default: MK+G4 / MULTIGAMMA -K MK)')
-    p.add_argument('--aligner', default='mafft', choices=['mafft', 'famsa'])
-    p.add_argument('--matrix', help="MAFFT text substitution matrix ('auto': CHECKPOINT stem + .submat.txt)")
-    p.add_argument('--mafft-args', default='--auto', help="MAFFT strategy options (default '--auto')")
-    p.add_argument('--compare-aa', nargs='?', const='iqtree', choices=ENGINES, help='also build the amino-acid tree (engine, default iqtree) and compare')
-    p.add_argument('--compare-tm', action='store_true', help='also build the TM-score NJ tree and compare')
-    p.add_argument('--compare-with', nargs='+', metavar='NEWICK', help='also compare with these trees (named by file stem)')
-    p.add_argument('--fast', action='store_true', help="IQ-TREE's --fast search (FastTree-like)")
-    p.add_argument('--threads', type=int, default=1)
-    p.add_argument('--seed', type=int, default=1)
-    p.add_argument('--device', default='auto')
-    p.add_argument('--no-png', action='store_true')
-    return p
-
 # %% ../nbs/foldtree2/65_tree.ipynb #f549b4da
 def _tree_main(a) -> int:
     from foldtree2.alphabet import collect_inputs, encode_structures
@@ -447,13 +423,8 @@ def _tree_main(a) -> int:
     return 0
 
 # %% ../nbs/foldtree2/65_tree.ipynb #a5d5c7fa
-def tree_cli(argv=None) -> int:
-    "Console script `foldtree2-tree`."
-    a = _tree_parser().parse_args(argv)
+def run_cli(a) -> int:
+    "The work of `foldtree2-tree` on its parsed arguments (`foldtree2.cli`)."
     try: return _tree_main(a)
     except (FileNotFoundError, ValueError, MissingBinaryError) as e:
         print(f'foldtree2-tree: error: {e}', file=sys.stderr); return 2
-
-# %% ../nbs/foldtree2/65_tree.ipynb #e4b6dea6
-if __name__ == '__main__' and Path(sys.argv[0]).name == 'tree.py':   # `python -m foldtree2.tree`, not a notebook kernel
-    sys.exit(tree_cli())

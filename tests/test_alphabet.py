@@ -120,7 +120,8 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 def test_encode_cli_real_structures_with_bad_files(tmp_path, tiny_checkpoint):
-    from foldtree2.alphabet import encode_cli, encode_structures
+    from foldtree2.alphabet import encode_structures
+    from foldtree2.cli import encode as encode_cli
     d = tmp_path / 'in'; d.mkdir()
     files = sorted(AFDB.glob('*.pdb.gz'))[:3]
     for f in files: (d / f.name).write_bytes(f.read_bytes())
@@ -146,7 +147,8 @@ def test_encode_cli_real_structures_with_bad_files(tmp_path, tiny_checkpoint):
 
 
 def test_encode_from_hdf5_matches_files_and_nothing_encodable_exits_2(tmp_path, tiny_checkpoint):
-    from foldtree2.alphabet import encode_cli, encode_structures
+    from foldtree2.alphabet import encode_structures
+    from foldtree2.cli import encode as encode_cli
     from foldtree2.data import build_store
     files = sorted(AFDB.glob('*.pdb.gz'))[3:5]
     build_store(files, tmp_path / 's.h5', progress=False)

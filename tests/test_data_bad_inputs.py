@@ -22,7 +22,7 @@ from foldtree2.structures import AFDB_RRNPPA, UPSTREAM_H5, StructureError, read_
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ROOT / 'tests' / 'bad_inputs'
 AFDB, UPSTREAM = AFDB_RRNPPA, UPSTREAM_H5
-CLI = [sys.executable, '-c', 'import sys; from foldtree2.data import pdbs_to_graphs; sys.exit(pdbs_to_graphs())']
+CLI = [sys.executable, '-c', 'import sys; from foldtree2.cli import pdbs_to_graphs; sys.exit(pdbs_to_graphs())']
 
 EXPECTED = {  # file -> words the reason must contain
     'empty.pdb': 'empty file',

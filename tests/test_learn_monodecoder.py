@@ -21,7 +21,8 @@ import torch
 import yaml
 
 from foldtree2 import learn_monodecoder as lm
-from foldtree2.data import default_structure_files, pdbs_to_graphs
+from foldtree2.cli import pdbs_to_graphs
+from foldtree2.data import default_structure_files
 from foldtree2.decoders import build_model
 from foldtree2.engine import load_checkpoint
 from foldtree2.structures import AFDB_RRNPPA

@@ -9,7 +9,8 @@ import pytest
 
 from foldtree2.structures import AFDB_RRNPPA as AFDB
 from foldtree2.tree import (ENGINE_STATES, MissingBinaryError, align_tokens, find_binary, leaf_labels, quartet_distance,
-                            read_text_matrix, rf_distance, token_tree, tree_cli)
+                            read_text_matrix, rf_distance, token_tree)
+from foldtree2.cli import tree as tree_cli
 
 FILES = sorted(AFDB.glob('*.pdb.gz'))[:6]
 
