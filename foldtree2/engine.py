@@ -712,12 +712,13 @@ def _finish_group(self: Trainer, ok: bool, sums: dict, first: int, last: int, se
         return False
     self.global_step += 1; self.nonfinite = 0
     add_sums(self.epoch_sums, sums); self.epoch_seconds += seconds
-    if self.loop['log_every'] and self.global_step % self.loop['log_every'] == 0:
-        log_scalars(self.writer, 'train_step', self.metrics(sums, seconds=seconds), self.global_step)
+    m = self.metrics(sums, seconds=seconds)                     # once per step: it may cost host syncs
+    if self.loop['log_every'] and self.global_step % self.loop['log_every'] == 0 and not isinstance(self.writer, NullWriter):
+        log_scalars(self.writer, 'train_step', m, self.global_step)
         log_scalars(self.writer, 'lr', lrs, self.global_step)
         self.writer.add_scalar('grad_norm', grad_norm, self.global_step)
     self._last = {'step': self.global_step, 'epoch': self.epoch, 'batch_in_epoch': last + 1, 'grad_norm': grad_norm,
-                  'loss': self.metrics(sums, seconds=seconds).get(self.monitor)}
+                  'loss': m.get(self.monitor, math.nan)}
     return True
 
 # %% ../nbs/foldtree2/30_engine.ipynb #f4c20789
@@ -752,7 +753,7 @@ def train_epoch(self: Trainer, batches) -> dict:
             p = self.save('nonfinite')
             raise NonFiniteLossError(f'{self.nonfinite} consecutive optimizer steps with a non-finite loss or '
                                      f'gradient; last good state saved to {p}')
-        if ok: bar.set_postfix(loss=f'{self.metrics(sums).get(self.monitor, math.nan):.3f}')
+        if ok and not bar.disable: bar.set_postfix(loss=f'{self._last["loss"]:.3f}')
         if self._interrupt: raise KeyboardInterrupt
     bar.close()
     out = self.metrics(reduce_sums(self.epoch_sums, self.device), seconds=self.epoch_seconds)
