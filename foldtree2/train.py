@@ -23,28 +23,12 @@ from foldtree2.quantizer import code_entropy, commitment_schedule
 from foldtree2.options import DEFAULT_WEIGHTS, FEATURE_SIZE_KEYS, MODEL_DEFAULTS, default_config
 
 # %% auto #0
-__all__ = ['LOSS_TERMS', 'MODEL_KEYS', 'default_config', 'LossModel', 'epoch_order', 'make_loader', 'codebook_stats',
-           'loop_options', 'schedule_options', 'MonodecoderTrainer', 'build_trainer', 'train']
+__all__ = ['LOSS_TERMS', 'MODEL_KEYS', 'LossModel', 'epoch_order', 'make_loader', 'codebook_stats', 'loop_options',
+           'schedule_options', 'MonodecoderTrainer', 'build_trainer', 'train']
 
 # %% ../nbs/foldtree2/40_train.ipynb #699f23c0
 LOSS_TERMS = tuple(DEFAULT_WEIGHTS)
 MODEL_KEYS = tuple(k for k in MODEL_DEFAULTS if k not in FEATURE_SIZE_KEYS)
-
-# %% ../nbs/foldtree2/40_train.ipynb #624344bf
-def default_config() -> dict:
-    "Every option of the trainer with its default (keys = `learn_monodecoder` option dests)."
-    cfg = dict(
-        dataset=None, default=False, epochs=100, batch_size=10, learning_rate=1e-4, output_dir='./models/',
-        use_muon=False, use_muon_encoder=False, use_muon_decoders=False, muon_lr=0.02, adamw_lr=3e-4,
-        weight_decay=0.01, mixed_precision=True, mask_plddt=False, plddt_threshold=0.3,
-        lr_schedule='cosine', warmup_steps=0, warmup_ratio=None, min_lr=0.0, num_cycles=1, lr_power=1.0,
-        plateau_patience=5, plateau_factor=0.5, gradient_accumulation_steps=1, clip_grad=1.0,
-        commitment_start=0.0, commitment_warmup_steps=0, val_fraction=0.1, seed=0, resume=None, config=None, tensorboard=None,
-        save_every=10, early_stopping_patience=None, early_stopping_min_delta=0.0, max_nonfinite=10,
-        num_workers=0, progress=True, deterministic=True)
-    cfg.update(copy.deepcopy({k: v for k, v in MODEL_DEFAULTS.items() if k not in FEATURE_SIZE_KEYS}))
-    cfg.update({f'{k}_weight': v for k, v in DEFAULT_WEIGHTS.items()})
-    return cfg
 
 # %% ../nbs/foldtree2/40_train.ipynb #2148bf72
 class LossModel(nn.Module):
