@@ -40,7 +40,7 @@ __all__ = ['CHECKPOINT_MARKER', 'CHECKPOINT_VERSION', 'LOOP_DEFAULTS', 'seed_eve
            'broadcast_buffers', 'unwrap_model', 'ConfigError', 'load_config_file', 'validate_config', 'parser_defaults',
            'types_from_parser', 'explicit_cli_keys', 'merge_config', 'optimizer_step', 'EarlyStopping', 'NullWriter',
            'make_writer', 'NonFiniteLossError', 'console_logging', 'get_logger', 'add_sums', 'reduce_sums', 'Remaining',
-           'Trainer', 'log_scalars']
+           'Trainer', 'mutable_tensors', 'log_scalars']
 
 # %% ../nbs/foldtree2/30_engine.ipynb #556b50e1
 def seed_everything(seed: int):
@@ -679,11 +679,17 @@ def _group(self: Trainer, group: list) -> tuple[bool, dict]:
         add_sums(sums, s)
     return True, sums
 
-# %% ../nbs/foldtree2/30_engine.ipynb #4e371e27
+# %% ../nbs/foldtree2/30_engine.ipynb #53a5b003
+def mutable_tensors(model: nn.Module) -> list:
+    "The tensors a forward pass may change in place: every buffer, and the parameters of modules with `mutates_in_forward`."
+    own = [p for m in model.modules() if getattr(m, 'mutates_in_forward', False) for p in m.parameters(recurse=False)]
+    return [b.detach() for b in model.buffers()] + [p.detach() for p in own]
+
+# %% ../nbs/foldtree2/30_engine.ipynb #a32e9db5
 @patch
 def _snapshot(self: Trainer) -> dict:
     if self._snap_store is None:             # first group of an epoch: find the tensors, allocate their copies
-        self._live = [t.detach() for t in self.model.state_dict(keep_vars=True).values()]
+        self._live = mutable_tensors(self.model)
         self._snap_store = [t.clone() for t in self._live]
     else:
         with torch.no_grad():

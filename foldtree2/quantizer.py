@@ -64,6 +64,7 @@ def code_entropy(counts) -> torch.Tensor:
 # %% ../nbs/foldtree2/11_quantizer.ipynb #3e00f584
 class VectorQuantizer(nn.Module):
     "Nearest-neighbour vector quantiser with plain or EMA codebook, k-means init and dead-code restart."
+    mutates_in_forward = True     # k-means init and dead-code restarts write the codebook: a skipped step restores it
     def __init__(self, num_embeddings: int = 40, embedding_dim: int = 128, commitment_cost: float = 0.9,
                  ema: bool = False, decay: float = 0.99, eps: float = 1e-5, kmeans_init: bool = True,
                  kmeans_iters: int = 10, restart_dead: bool = True, restart_interval: int = 20):
