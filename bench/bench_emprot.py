@@ -5,7 +5,9 @@ residues) and on the same windows cut to their first 64 residues.
 
 One step = forward + masked cross-entropy + backward + gradient clipping + AdamW step, run by the trainer's own
 `train_epoch` (so metric bookkeeping is included) over a fixed list of batches; the bare model step
-(forward + CE + backward + AdamW) is timed too. Each configuration runs in a fresh process so that its peak RSS
+(forward + CE + backward + AdamW) is timed too, and the trainer's task step without the loop (its `loss`, metric
+counts included, + clipping + AdamW): trainer / task step is the loop's cost, task step / bare the task's. The
+three are timed interleaved in one process, repeat by repeat. Each configuration runs in a fresh process so that its peak RSS
 (ru_maxrss) is its own; `rss_increase_mb` is the peak minus the RSS after imports and data loading. Wall time
 and process CPU time are both recorded: on a busy machine wall time is inflated by other processes (and two
 OpenMP threads competing for cores can be several times slower than one), CPU time much less so.
@@ -42,6 +44,7 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
     from emprot.data import TokenWindowDataset, collate_windows
     from emprot.tokens import TokenStore
     from emprot.training import EMPROTTrainer, masked_cross_entropy
+    from foldtree2 import engine
 
     store = TokenStore(store_path)
     ds = TokenWindowDataset(store, [('adk_dims', 0, store.shape('adk_dims')[0]),
@@ -67,13 +70,6 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
     cfg = {'token_store': store_path, 'num_clusters': store.n_clusters, 'max_grad_norm': 1.0, 'device': 'cpu',
            **{k: v for k, v in SIZES.items()}}
     trainer = EMPROTTrainer(cfg)
-    trainer.train_epoch(batches[:3])                           # warm-up
-    epoch_times, epoch_cpu = [], []
-    for _ in range(repeats):
-        with timed() as t: trainer.train_epoch(batches)
-        epoch_times.append(t.wall / steps)
-        epoch_cpu.append(t.cpu / steps)
-
     model, opt = trainer.model, trainer.optimizer
     def bare_step(b):
         out = model(b['input_cluster_ids'], b['times'], b['sequence_lengths'], b['history_mask'])
@@ -82,12 +78,24 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    bare, bare_cpu = [], []
-    for _ in range(repeats):
+    def task_step(b):               # the trainer's own loss (metric counts included) + clipping + AdamW, no loop
+        total, _ = trainer.loss(trainer.net, b)
+        total.backward()
+        engine.optimizer_step([opt], trainer.scaler, trainer.params, cfg['max_grad_norm'])
+    trainer.train_epoch(batches[:3])                           # warm-up
+    for b in batches[:3]: bare_step(b); task_step(b)
+    epoch_times, epoch_cpu, bare, bare_cpu, task = [], [], [], [], []
+    for _ in range(repeats):                                   # interleaved: drift hits all three alike
+        with timed() as t: trainer.train_epoch(batches)
+        epoch_times.append(t.wall / steps)
+        epoch_cpu.append(t.cpu / steps)
         for b in batches:
             with timed() as t: bare_step(b)
             bare.append(t.wall)
             bare_cpu.append(t.cpu)
+        with timed() as t:
+            for b in batches: task_step(b)
+        task.append(t.wall / steps)
     step_med = statistics.median(epoch_times)
     return {'n_residues': int(N), 'batch_size': B, 'targets_per_step': int(targets),
             'trainer_seconds_per_step_median': step_med, 'trainer_seconds_per_step_min': min(epoch_times),
@@ -97,6 +105,7 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
             'bare_seconds_per_step_median': statistics.median(bare), 'bare_seconds_per_step_min': min(bare),
             'bare_tokens_per_s': targets / statistics.median(bare),
             'bare_cpu_seconds_per_step_median': statistics.median(bare_cpu),
+            'task_step_seconds_per_step_median': statistics.median(task), 'task_step_tokens_per_s': targets / statistics.median(task),
             'peak_rss_mb': peak_rss_mb(), 'rss_increase_mb': peak_rss_mb() - rss_before,
             'parameters': sum(p.numel() for p in model.parameters()), 'dropout': trainer.config['dropout'],
             'threads': torch.get_num_threads()}

@@ -13,9 +13,9 @@ from foldtree2.structures import AA_ORDER
 
 # %% auto #0
 __all__ = ['HBOND_CUTOFF', 'CA_PREFILTER', 'SS_CLASSES', 'GODNODE_DIM', 'POSITION_DIM', 'peptide_bonded', 'dihedral',
-           'backbone_dihedrals', 'local_frames', 'hbonds', 'dssp3', 'aaindex_table', 'aa_indices',
-           'positional_encoding', 'distance_matrix', 'fourier_period', 'fourier_features', 'contact_pairs',
-           'window_edges', 'expand_features', 'graph_parts', 'graph_from_arrays']
+           'backbone_dihedrals', 'local_frames', 'distance_matrix', 'contact_pairs', 'window_edges', 'hbonds', 'dssp3',
+           'aaindex_table', 'aa_indices', 'positional_encoding', 'fourier_period', 'fourier_features',
+           'expand_features', 'graph_parts', 'graph_from_arrays']
 
 # %% ../nbs/foldtree2/01_features.ipynb #0aee3c6a
 def peptide_bonded(bb: np.ndarray, max_cn: float = 2.0) -> np.ndarray:
@@ -65,6 +65,29 @@ def local_frames(bb: np.ndarray):
     e3 = np.cross(e1, e2)
     R = np.stack([e1, e2, e3], axis=-1)
     return R.astype(np.float32), CA.astype(np.float32)
+
+# %% ../nbs/foldtree2/01_features.ipynb #69c89ca9
+def distance_matrix(x: np.ndarray) -> np.ndarray:
+    "(L,L) float32 Euclidean distances between rows of x (L,3) (torch.cdist without the matmul shortcut: exact to ~1e-5 Å)."
+    xt = torch.as_tensor(np.asarray(x, np.float32))
+    return torch.cdist(xt, xt, compute_mode='donot_use_mm_for_euclid_dist').numpy()
+
+# %% ../nbs/foldtree2/01_features.ipynb #e4391bc5
+def contact_pairs(D: np.ndarray, cutoff: float):
+    "(i, j, distance) for all ordered residue pairs i ≠ j with D[i, j] < cutoff, in row-major order (int64, float32)."
+    close = torch.as_tensor(D) < cutoff
+    close.fill_diagonal_(False)
+    ij = torch.nonzero(close).numpy()           # torch's nonzero is ~1.5x numpy's on these matrices
+    i, j = ij[:, 0], ij[:, 1]
+    return i, j, np.asarray(D, np.float32)[i, j]
+
+
+
+def window_edges(L: int, w: int = 2):
+    "i → i+k for k = 1..w (attr = k); reverse them for 'windowrev'."
+    src = np.concatenate([np.arange(L - k) for k in range(1, w + 1)]) if L > 1 else np.zeros(0, np.int64)
+    sep = np.concatenate([np.full(max(L - k, 0), k) for k in range(1, w + 1)]) if L > 1 else np.zeros(0)
+    return np.stack([src, src + sep]).astype(np.int64), sep.astype(np.float32)
 
 # %% ../nbs/foldtree2/01_features.ipynb #5cd5a896
 HBOND_CUTOFF = -0.5       # kcal/mol (Kabsch & Sander; pydssp's DEFAULT_CUTOFF)
@@ -198,12 +221,6 @@ def positional_encoding(L: int, d: int = 256, base: float = 10000.0) -> np.ndarr
     "(L,d) sinusoidal encoding of the residue index (sin on even, cos on odd columns); rows are cached."
     return _pe_table(L, d, base)[:L].copy()
 
-# %% ../nbs/foldtree2/01_features.ipynb #69c89ca9
-def distance_matrix(x: np.ndarray) -> np.ndarray:
-    "(L,L) float32 Euclidean distances between rows of x (L,3) (torch.cdist without the matmul shortcut: exact to ~1e-5 Å)."
-    xt = torch.as_tensor(np.asarray(x, np.float32))
-    return torch.cdist(xt, xt, compute_mode='donot_use_mm_for_euclid_dist').numpy()
-
 # %% ../nbs/foldtree2/01_features.ipynb #2d10617b
 @lru_cache(maxsize=None)
 def fourier_period(L: int, n1: int = 80, k2: int = 25) -> int:
@@ -235,23 +252,6 @@ def fourier_features(D: np.ndarray, n1: int = 80, k2: int = 25):
     cols = torch.cat([R[:, 1:k2 + 1].flip(1).conj(), R[:, :k2]], 1)   # −k2..−1 (real rows: X[−l] = X[l]*), 0..k2−1
     f2 = torch.fft.fft(cols, n=P, dim=0)[:k2 + 1].reshape(1, -1) * (s * s)
     return tuple(a.contiguous().numpy() for a in (f1.real, f1.imag, f2.real, f2.imag))
-
-# %% ../nbs/foldtree2/01_features.ipynb #e4391bc5
-def contact_pairs(D: np.ndarray, cutoff: float):
-    "(i, j, distance) for all ordered residue pairs i ≠ j with D[i, j] < cutoff, in row-major order (int64, float32)."
-    close = torch.as_tensor(D) < cutoff
-    close.fill_diagonal_(False)
-    ij = torch.nonzero(close).numpy()           # torch's nonzero is ~1.5x numpy's on these matrices
-    i, j = ij[:, 0], ij[:, 1]
-    return i, j, np.asarray(D, np.float32)[i, j]
-
-
-
-def window_edges(L: int, w: int = 2):
-    "i → i+k for k = 1..w (attr = k); reverse them for 'windowrev'."
-    src = np.concatenate([np.arange(L - k) for k in range(1, w + 1)]) if L > 1 else np.zeros(0, np.int64)
-    sep = np.concatenate([np.full(max(L - k, 0), k) for k in range(1, w + 1)]) if L > 1 else np.zeros(0)
-    return np.stack([src, src + sep]).astype(np.int64), sep.astype(np.float32)
 
 # %% ../nbs/foldtree2/01_features.ipynb #d0063c66
 GODNODE_DIM = 5
