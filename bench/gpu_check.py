@@ -75,6 +75,28 @@ def timed_run(trainer, warmup, batches, device, precision) -> dict:
     return out
 
 
+def run_precisions(label: str, a, device, make_trainer, warmup, timed_b, rate_key: str, amount: int, unit: str) -> dict:
+    "Each precision of `a.precisions` on a fresh trainer `make_trainer(prec)`: the timed run and its rate, or why not."
+    runs = {}
+    for prec in a.precisions:
+        if policy(device, prec) is None:
+            print(f'{label} {prec}: skipped on {device.type} (fp16 autocast + GradScaler needs CUDA)', flush=True)
+            runs[prec] = {'skipped': f'fp16 autocast + GradScaler needs CUDA, device is {device.type}'}; continue
+        t = make_trainer(prec)
+        try: r = timed_run(t, warmup, timed_b, device, prec)
+        except Exception as e:                      # a precision that crashes is a failure of the check, not of the script
+            runs[prec] = {'error': f'{type(e).__name__}: {e}'[:2000]}
+            print(f'{label} {prec}: FAILED with {type(e).__name__}: {str(e)[:300]}', flush=True); del t; continue
+        r['parameters'] = sum(p.numel() for p in t.model.parameters())
+        r[rate_key] = round(amount / r['seconds'], 1)
+        runs[prec] = r
+        print(f"{label} {prec}: {r['steps']} steps, {r[rate_key]} {unit}, loss {r['first_loss']:.4f} -> "
+              f"{r['losses'][-1]:.4f}, {r.get('peak_gpu_mb', r.get('peak_rss_mb_process'))} MB; {r['amp']}", flush=True)
+        del t
+        if device.type == 'cuda': torch.cuda.empty_cache()
+    return runs
+
+
 def foldtree2_runs(a, device, tmp) -> dict:
     from foldtree2 import engine
     from foldtree2.data import StructureDataset, build_store
@@ -93,25 +115,12 @@ def foldtree2_runs(a, device, tmp) -> dict:
     residues = sum(int(b['res'].num_nodes) for b in timed_b)
     out = {'structures': len(ds), 'batch_size': a.batch_size, 'batches_per_epoch': per_epoch,
            'config': {k: v for k, v in FOLDTREE2.items() if k != 'progress'}, 'runs': {}}
-    for prec in a.precisions:
-        if policy(device, prec) is None:
-            print(f'foldtree2 {prec}: skipped on {device.type} (fp16 autocast + GradScaler needs CUDA)', flush=True)
-            out['runs'][prec] = {'skipped': f'fp16 autocast + GradScaler needs CUDA, device is {device.type}'}; continue
+    def make(prec):
         engine.seed_everything(0)
         cfg = {**default_config(), **FOLDTREE2, 'batch_size': a.batch_size, 'output_dir': str(tmp / f'ft2_{prec}'),
                'tensorboard': str(tmp / f'ft2_{prec}_tb')}
-        t = build_trainer(cfg, ds, ds[0], env)
-        try: r = timed_run(t, warmup, timed_b, device, prec)
-        except Exception as e:                      # a precision that crashes is a failure of the check, not of the script
-            out['runs'][prec] = {'error': f'{type(e).__name__}: {e}'[:2000]}
-            print(f'foldtree2 {prec}: FAILED with {type(e).__name__}: {str(e)[:300]}', flush=True); del t; continue
-        r['parameters'] = sum(p.numel() for p in t.model.parameters())
-        r['residues_per_s'] = round(residues / r['seconds'], 1)
-        out['runs'][prec] = r
-        print(f"foldtree2 {prec}: {r['steps']} steps, {r['residues_per_s']} residues/s, loss {r['first_loss']:.4f} -> "
-              f"{r['losses'][-1]:.4f}, {r.get('peak_gpu_mb', r.get('peak_rss_mb_process'))} MB; {r['amp']}", flush=True)
-        del t
-        if device.type == 'cuda': torch.cuda.empty_cache()
+        return build_trainer(cfg, ds, ds[0], env)
+    out['runs'] = run_precisions('foldtree2', a, device, make, warmup, timed_b, 'residues_per_s', residues, 'residues/s')
     return out
 
 
@@ -133,23 +142,9 @@ def emprot_runs(a, device, tmp) -> dict:
     targets = sum(int(b['future_cluster_ids'].numel()) for b in timed_b)
     out = {'config': EMPROT, 'num_clusters': store.n_clusters, 'n_residues': int(timed_b[0]['future_cluster_ids'].shape[2]),
            'runs': {}}
-    for prec in a.precisions:
-        if policy(device, prec) is None:
-            print(f'emprot {prec}: skipped on {device.type} (fp16 autocast + GradScaler needs CUDA)', flush=True)
-            out['runs'][prec] = {'skipped': f'fp16 autocast + GradScaler needs CUDA, device is {device.type}'}; continue
-        t = EMPROTTrainer({**EMPROT, 'token_store': str(store_path), 'num_clusters': store.n_clusters,
-                           'device': str(device), 'seed': 0})
-        try: r = timed_run(t, warmup, timed_b, device, prec)
-        except Exception as e:
-            out['runs'][prec] = {'error': f'{type(e).__name__}: {e}'[:2000]}
-            print(f'emprot {prec}: FAILED with {type(e).__name__}: {str(e)[:300]}', flush=True); del t; continue
-        r['parameters'] = sum(p.numel() for p in t.model.parameters())
-        r['target_tokens_per_s'] = round(targets / r['seconds'], 1)
-        out['runs'][prec] = r
-        print(f"emprot {prec}: {r['steps']} steps, {r['target_tokens_per_s']} target tokens/s, loss {r['first_loss']:.4f} -> "
-              f"{r['losses'][-1]:.4f}, {r.get('peak_gpu_mb', r.get('peak_rss_mb_process'))} MB; {r['amp']}", flush=True)
-        del t
-        if device.type == 'cuda': torch.cuda.empty_cache()
+    make = lambda prec: EMPROTTrainer({**EMPROT, 'token_store': str(store_path), 'num_clusters': store.n_clusters,
+                                       'device': str(device), 'seed': 0})
+    out['runs'] = run_precisions('emprot', a, device, make, warmup, timed_b, 'target_tokens_per_s', targets, 'target tokens/s')
     return out
 
 
