@@ -52,7 +52,7 @@ def _or_none(key_padding_mask: torch.Tensor):
 
 # %% ../nbs/emprot/10_models.ipynb #90c4eb81
 class HistoryMemory(NamedTuple):
-    """A residue's K history frames, kept factorised (see the module prose). Keys/values of frame t of residue n in
+    """A residue's K history frames, kept factorised (see the prose above). Keys/values of frame t of residue n in
     window b are `k_tok[tokens[b,n,t]] + k_time[b,t] (+ position part)`, the same for values."""
     tokens: torch.Tensor        # (B,N,T,H) long: token (cluster ID, or the padding row) of every history frame
     onehot: torch.Tensor        # (B,N,T,C+1) float: the same tokens one-hot
@@ -98,7 +98,7 @@ class HistoryResidueLayer(nn.Module):
 
 # %% ../nbs/emprot/10_models.ipynb #9fc82446
 class ProteinTransformerClassificationOnly(nn.Module):
-    "Forecast the cluster IDs of `future_horizon` frames from `K` history frames of cluster IDs (see the module prose)."
+    "Forecast the cluster IDs of `future_horizon` frames from `K` history frames of cluster IDs (see the prose above)."
     def __init__(self, config: dict):
         super().__init__()
         cfg = self.config = _model_config(config)
