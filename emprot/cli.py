@@ -7,6 +7,7 @@ __all__ = ['logger', 'default_config_path', 'tokenize', 'train', 'evaluate', 'ma
 
 # %% ../nbs/emprot/40_cli.ipynb #b6798804
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -44,7 +45,26 @@ def _write_json(obj, out):
         Path(out).write_text(text + '\n')
     return text
 
+# %% ../nbs/emprot/40_cli.ipynb #a00ee23a
+def _bad_input() -> tuple:
+    "The exceptions that mean bad input rather than a bug in this package."
+    from foldtree2.engine import CheckpointError, ConfigError
+    from emprot.tokens import TokenStoreError, TrajectoryError
+    return (CheckpointError, ConfigError, TokenStoreError, TrajectoryError, FileNotFoundError, ValueError)
+
+
+def _script(f):
+    "Console script `emprot-{f.__name__}`: bad input → a one-line error and exit status 2."
+    @functools.wraps(f)
+    def run(argv=None) -> int:
+        try: return f(argv)
+        except Exception as e:                # not SystemExit: --help and argparse errors pass untouched
+            if not isinstance(e, _bad_input()): raise
+            print(f'emprot-{f.__name__}: error: {e}', file=sys.stderr); return 2
+    return run
+
 # %% ../nbs/emprot/40_cli.ipynb #70fec163
+@_script
 def tokenize(argv=None) -> int:
     "`emprot-tokenize`: topology + trajectories -> token store (codebook fitted, loaded, or taken from the store)."
     p = argparse.ArgumentParser(prog='emprot-tokenize', description=tokenize.__doc__)
@@ -87,6 +107,7 @@ def tokenize(argv=None) -> int:
     return 1 if rep['failed'] else 0
 
 # %% ../nbs/emprot/40_cli.ipynb #c7a81f31
+@_script
 def train(argv=None) -> int:
     "`emprot-train --config cfg.yaml`: train `EMPROTTrainer(config, cluster_lookup)` on a token store."
     p = argparse.ArgumentParser(prog='emprot-train', description=train.__doc__)
@@ -95,19 +116,20 @@ def train(argv=None) -> int:
     p.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE', help='override config keys (values parsed as YAML)')
     a = p.parse_args(argv)
     from foldtree2.engine import console_logging
+    from emprot.tokens import TokenStore
+    from emprot.training import EMPROTTrainer, trainer_config
     console_logging('emprot')
     cfg = _load_config(a.config)
-    cfg.update(_parse_sets(a.set))
-    if a.token_store:
-        cfg['token_store'] = a.token_store
+    trainer_config(cfg, source=str(default_config_path() if str(a.config) == 'default' else a.config))
+    sets = _parse_sets(a.set)
+    trainer_config({**cfg, **sets}, source='--set')          # the file passed: what fails now is a --set key
+    cfg.update(sets)
+    if a.token_store: cfg['token_store'] = a.token_store
     if not cfg.get('token_store'):
         p.error('no token store: set token_store in the config or pass --token-store (see emprot-tokenize)')
-    from emprot.tokens import TokenStore
     store = TokenStore(cfg['token_store'])
     lookup = store.lookup(); store.close()
-    from emprot.training import EMPROTTrainer
-    best = EMPROTTrainer(cfg, lookup).train()
-    print(json.dumps({'best_val_loss': best}))
+    print(json.dumps({'best_val_loss': EMPROTTrainer(cfg, lookup).train()}))
     return 0
 
 # %% ../nbs/emprot/40_cli.ipynb #4998a1cc
@@ -128,6 +150,7 @@ def _model_from_checkpoint(ck: dict, path, lookup, device='cpu'):
     return model.to(device), dict(state['config'])
 
 # %% ../nbs/emprot/40_cli.ipynb #de9884ef
+@_script
 def evaluate(argv=None) -> int:
     "`emprot-evaluate`: checkpoint + token store -> accuracy of the model, copy-last and Markov baselines (JSON)."
     p = argparse.ArgumentParser(prog='emprot-evaluate', description=evaluate.__doc__)
