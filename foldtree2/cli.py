@@ -16,10 +16,27 @@ from foldtree2.options import (CONVS, DEFAULT_WEIGHTS, ENGINES, MAX_LENGTH, MIN_
                                TM_THRESHOLD, default_config)
 
 # %% ../nbs/foldtree2/70_cli.ipynb #4934905c
+def _bad_input() -> tuple:
+    "The exceptions that mean bad input (a file, a checkpoint, a config, a missing program), not a bug here."
+    from foldtree2.data import StoreError
+    from foldtree2.datasets import SourceError
+    from foldtree2.engine import CheckpointError, ConfigError
+    from foldtree2.programs import MissingBinaryError
+    return (CheckpointError, ConfigError, StoreError, SourceError, MissingBinaryError, FileNotFoundError, ValueError)
+
+
+def _guarded(prog: str, work) -> int:
+    "Run `work()`; bad input becomes `prog: error: message` on stderr and exit status 2, not a traceback."
+    try: return work()
+    except Exception as e:                    # not SystemExit: --help and argparse errors pass untouched
+        if not isinstance(e, _bad_input()): raise
+        print(f'{prog}: error: {e}', file=sys.stderr); return 2
+
+
 def _run(parser: argparse.ArgumentParser, module: str, argv=None) -> int:
-    "Parse `argv` with `parser` (exits on --help or a bad option), then `module.run_cli(args)`."
+    "Parse `argv` with `parser` (exits on --help or a bad option), then `module.run_cli(args)`, guarded."
     args = parser.parse_args(argv)
-    return importlib.import_module(module).run_cli(args)
+    return _guarded(parser.prog, lambda: importlib.import_module(module).run_cli(args))
 
 # %% ../nbs/foldtree2/70_cli.ipynb #a307ee72
 def pdbs_to_graphs_parser() -> argparse.ArgumentParser:
@@ -50,8 +67,7 @@ def pdbs_to_graphs(argv=None) -> int:
     p = pdbs_to_graphs_parser()
     a = p.parse_args(argv)
     if not (a.inputs or a.default): p.error('give input files/directories/globs or --default')
-    from foldtree2.data import run_cli
-    return run_cli(a)
+    return _guarded(p.prog, lambda: importlib.import_module('foldtree2.data').run_cli(a))
 
 # %% ../nbs/foldtree2/70_cli.ipynb #c8951061
 def datasets_parser() -> argparse.ArgumentParser:
@@ -210,8 +226,7 @@ def encode(argv=None) -> int:
     p = encode_parser()
     a = p.parse_args(argv)
     if a.batch_size < 1: p.error('--batch-size must be >= 1')
-    from foldtree2.alphabet import run_cli
-    return run_cli(a)
+    return _guarded(p.prog, lambda: importlib.import_module('foldtree2.alphabet').run_cli(a))
 
 # %% ../nbs/foldtree2/70_cli.ipynb #9c210749
 def evaluate_parser() -> argparse.ArgumentParser:
@@ -236,8 +251,7 @@ def evaluate(argv=None) -> int:
     a = p.parse_args(argv)
     if (a.homologs is None) != (a.unrelated is None and not a.unrelated_dssp):
         p.error('homolog consistency needs both --homologs and --unrelated (or --unrelated-dssp)')
-    from foldtree2.evaluate import run_cli
-    return run_cli(a)
+    return _guarded(p.prog, lambda: importlib.import_module('foldtree2.evaluate').run_cli(a))
 
 # %% ../nbs/foldtree2/70_cli.ipynb #dbf03ff5
 def submat_parser() -> argparse.ArgumentParser:
