@@ -182,9 +182,11 @@ def build_model(cfg: dict, sample=None):
     fft2_dim = size('fft2_dim', 'fourier2dr', 1300) if c['fft2'] else 0
     unknown = set(c['decoders']) - {'sequence', 'geometry'}
     if unknown: raise ValueError(f"build_model: unknown decoders {sorted(unknown)}; choose from 'sequence', 'geometry'")
-    enc = mk1_Encoder(in_ch, c['hidden_channels'], c['embedding_dim'], c['num_embeddings'], c['commitment_cost'],
-                      c['EMA'], c['nheads'], c['conv'], c['concat_positions'], pos_dim, c['head_dim'],
-                      c['dropout'], c['dense'], c['kmeans_init'], c['restart_dead'], c['restart_interval'],
+    enc = mk1_Encoder(in_ch, hidden_channels=c['hidden_channels'], out_channels=c['embedding_dim'],
+                      num_embeddings=c['num_embeddings'], commitment_cost=c['commitment_cost'], EMA=c['EMA'],
+                      nheads=c['nheads'], conv=c['conv'], concat_positions=c['concat_positions'], positions_dim=pos_dim,
+                      head_dim=c['head_dim'], dropout=c['dropout'], dense=c['dense'], kmeans_init=c['kmeans_init'],
+                      restart_dead=c['restart_dead'], restart_interval=c['restart_interval'],
                       encoder_input=c['encoder_input'])
     decs = {}
     D = c['embedding_dim']

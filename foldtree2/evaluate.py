@@ -13,12 +13,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from foldtree2.features import SS_CLASSES
 from foldtree2.quantizer import code_entropy
+from foldtree2.structures import AA_ORDER
 
 # %% auto #0
-__all__ = ['AA_ORDER', 'SS_STATES', 'codebook_usage', 'token_aa_dependence', 'recovery_counts', 'contact_precision',
-           'angle_abs_error', 'make_aligner', 'aligned_token_identity', 'pair_consistency', 'score_proteins',
-           'plot_report', 'held_out_items', 'evaluate', 'summary_lines', 'run_cli']
+__all__ = ['codebook_usage', 'token_aa_dependence', 'recovery_counts', 'contact_precision', 'angle_abs_error', 'make_aligner',
+           'aligned_token_identity', 'pair_consistency', 'score_proteins', 'plot_report', 'held_out_items', 'evaluate',
+           'summary_lines', 'run_cli']
 
 # %% ../nbs/foldtree2/61_evaluate.ipynb #9feac94e
 def codebook_usage(tokens: Mapping[str, Sequence[int]], num_embeddings: int) -> dict:
@@ -168,9 +170,6 @@ def pair_consistency(pairs, proteins: Mapping[str, tuple[str, np.ndarray]], K: i
             'per_pair': rows}
 
 # %% ../nbs/foldtree2/61_evaluate.ipynb #16025d89
-AA_ORDER = 'ACDEFGHIKLMNPQRSTVWY'
-SS_STATES = ('helix', 'strand', 'loop')
-
 def _circ_mean(a: np.ndarray, m: np.ndarray) -> np.ndarray:
     return np.angle(np.where(m, np.exp(1j * a), 0).sum(0))
 
@@ -201,7 +200,7 @@ def score_proteins(items: Sequence[dict], min_sep: int = 24, cutoff: float = 8.0
             per.setdefault(it['id'], {})['ss_accuracy'] = ci / max(ti, 1)
         alls = np.concatenate(ss_true); cnt = np.bincount(alls[alls >= 0], minlength=3)
         out['ss_accuracy'] = {'value': c / max(t, 1), 'residues': t, 'baseline_majority': float(cnt.max() / max(cnt.sum(), 1)),
-                              'state_fractions': dict(zip(SS_STATES, (cnt / max(cnt.sum(), 1)).tolist()))}
+                              'state_fractions': dict(zip(SS_CLASSES, (cnt / max(cnt.sum(), 1)).tolist()))}
     else: out['ss_accuracy'] = {'value': None, 'reason': 'decoder has no secondary-structure head'}
     # long-range contacts
     if items and all('contact_prob' in it['pred'] for it in items):
