@@ -13,6 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
+from foldtree2.cli import guarded     # standard library only: --help stays fast
+
 logger = logging.getLogger(__name__)
 
 # %% ../nbs/emprot/40_cli.ipynb #1b7022d1
@@ -46,21 +48,11 @@ def _write_json(obj, out):
     return text
 
 # %% ../nbs/emprot/40_cli.ipynb #a00ee23a
-def _bad_input() -> tuple:
-    "The exceptions that mean bad input rather than a bug in this package."
-    from foldtree2.engine import CheckpointError, ConfigError
-    from emprot.tokens import TokenStoreError, TrajectoryError
-    return (CheckpointError, ConfigError, TokenStoreError, TrajectoryError, FileNotFoundError, ValueError)
-
-
 def _script(f):
-    "Console script `emprot-{f.__name__}`: bad input → a one-line error and exit status 2."
+    "Console script `emprot-{f.__name__}` under foldtree2's one error policy (`foldtree2.cli.guarded`)."
     @functools.wraps(f)
     def run(argv=None) -> int:
-        try: return f(argv)
-        except Exception as e:                # not SystemExit: --help and argparse errors pass untouched
-            if not isinstance(e, _bad_input()): raise
-            print(f'emprot-{f.__name__}: error: {e}', file=sys.stderr); return 2
+        return guarded(f'emprot-{f.__name__}', lambda: f(argv))
     return run
 
 # %% ../nbs/emprot/40_cli.ipynb #70fec163
@@ -122,7 +114,7 @@ def train(argv=None) -> int:
     cfg = _load_config(a.config)
     trainer_config(cfg, source=str(default_config_path() if str(a.config) == 'default' else a.config))
     sets = _parse_sets(a.set)
-    trainer_config({**cfg, **sets}, source='--set')          # the file passed: what fails now is a --set key
+    trainer_config(sets, source='--set')
     cfg.update(sets)
     if a.token_store: cfg['token_store'] = a.token_store
     if not cfg.get('token_store'):
