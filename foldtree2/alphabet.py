@@ -3,7 +3,6 @@
 # %% ../nbs/foldtree2/60_alphabet.ipynb #a7663280
 from __future__ import annotations
 
-import argparse
 import csv
 import glob as _glob
 import os
@@ -364,13 +363,10 @@ def encode_structures(checkpoint, inputs, batch_size: int = 16, device='cpu', pr
 # %% ../nbs/foldtree2/60_alphabet.ipynb #a7149683
 def run_cli(args) -> int:
     "The work of `foldtree2-encode` on its parsed arguments (`foldtree2.cli`)."
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='foldtree2-encode')   # failures are printed below instead
-            enc = encode_structures(args.checkpoint, args.inputs, args.batch_size, args.device,
-                                    progress=not args.no_progress, mode=args.mode)
-    except (FileNotFoundError, ValueError) as e:
-        print(f'foldtree2-encode: error: {e}', file=sys.stderr); return 2
+    with warnings.catch_warnings():            # bad input raises: `foldtree2.cli.guarded` reports it
+        warnings.filterwarnings('ignore', message='foldtree2-encode')   # failures are printed below instead
+        enc = encode_structures(args.checkpoint, args.inputs, args.batch_size, args.device,
+                                progress=not args.no_progress, mode=args.mode)
     out = Path(args.output)
     if len(enc):
         enc.write_fasta(out, args.encoding)

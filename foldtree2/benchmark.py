@@ -3,7 +3,6 @@
 # %% ../nbs/foldtree2/64_benchmark.ipynb #4f9aa9cd
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys

@@ -3,7 +3,6 @@
 # %% ../nbs/foldtree2/02_data.ipynb #bb561030
 from __future__ import annotations
 
-import argparse
 import glob as globmod
 import multiprocessing as mp
 import os

@@ -3,7 +3,6 @@
 # %% ../nbs/foldtree2/04_datasets.ipynb #47cfa27d
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os

@@ -3,11 +3,9 @@
 # %% ../nbs/foldtree2/61_evaluate.ipynb #50ffc6e8
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -416,11 +414,8 @@ def run_cli(a) -> int:
     if a.unrelated_dssp:
         from foldtree2.data import default_structure_files
         unrelated = [str(p) for p in default_structure_files()]
-    try:
-        rep = evaluate(a.checkpoint, a.held_out, a.homologs, unrelated, a.outdir, a.batch_size, a.device,
-                       a.max_pairs, a.seed, progress=not a.no_progress)
-    except (FileNotFoundError, ValueError) as e:
-        print(f'foldtree2-evaluate: error: {e}', file=sys.stderr); return 2
+    rep = evaluate(a.checkpoint, a.held_out, a.homologs, unrelated, a.outdir, a.batch_size, a.device,
+                   a.max_pairs, a.seed, progress=not a.no_progress)      # bad input raises: `foldtree2.cli.guarded`
     print('\n'.join(summary_lines(rep)))
     print(f'report: {Path(a.outdir) / "report.json"}; plots: {", ".join(rep.get("plots", []))}')
     return 0

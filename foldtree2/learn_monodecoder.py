@@ -14,7 +14,6 @@ if __name__ == '__main__' and not __package__ and '__file__' in globals() and 'g
     sys.path.insert(0, os.path.dirname(_pkg_dir))
 
 # %% ../nbs/foldtree2/50_learn_monodecoder.ipynb #981cf1e5
-import argparse
 import warnings
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from foldtree2.cli import learn_monodecoder_parser as build_parser
 from foldtree2.engine import (CheckpointError, ConfigError, console_logging, explicit_cli_keys, load_config_file,
                               merge_config, parser_defaults, types_from_parser, validate_config)
 from foldtree2.data import StoreError
-from foldtree2.options import default_config
 from foldtree2.train import NonFiniteLossError, train
 
 # %% ../nbs/foldtree2/50_learn_monodecoder.ipynb #587e4af8

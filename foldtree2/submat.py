@@ -3,7 +3,6 @@
 # %% ../nbs/foldtree2/63_submat.ipynb #e8beb7f1
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time

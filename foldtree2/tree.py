@@ -3,7 +3,6 @@
 # %% ../nbs/foldtree2/65_tree.ipynb #a2cb7f13
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import itertools
@@ -376,7 +375,8 @@ def compare(trees: Mapping) -> list[dict]:
     return rows
 
 # %% ../nbs/foldtree2/65_tree.ipynb #f549b4da
-def _tree_main(a) -> int:
+def run_cli(a) -> int:
+    "The work of `foldtree2-tree` on its parsed arguments (`foldtree2.cli`); bad input raises, `foldtree2.cli.guarded` reports it."
     from foldtree2.alphabet import collect_inputs, encode_structures
     from foldtree2.structures import read_structure
     out = Path(a.output); out.parent.mkdir(parents=True, exist_ok=True); say = lambda s: print(s, file=sys.stderr)
@@ -421,10 +421,3 @@ def _tree_main(a) -> int:
     print(f'rooted tree: {out}.nwk' + ('' if a.no_png else f'; picture: {out}.png'))
     print('seconds: ' + ', '.join(f'{k} {v:.1f}' for k, v in sec.items()))
     return 0
-
-# %% ../nbs/foldtree2/65_tree.ipynb #a5d5c7fa
-def run_cli(a) -> int:
-    "The work of `foldtree2-tree` on its parsed arguments (`foldtree2.cli`)."
-    try: return _tree_main(a)
-    except (FileNotFoundError, ValueError, MissingBinaryError) as e:
-        print(f'foldtree2-tree: error: {e}', file=sys.stderr); return 2
