@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, SequentialSampler
 
-from emprot.tokens import TokenStore, TokenStoreError
+from emprot.tokens import TokenStore
 from fastcore.basics import patch
 
 # %% ../nbs/emprot/01_data.ipynb #bf876513

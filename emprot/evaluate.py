@@ -7,8 +7,6 @@ __all__ = ['target_mask', 'token_accuracy_counts', 'token_accuracy', 'MarkovBase
            'evaluate_baselines', 'evaluate_model', 'evaluation_report', 'format_report']
 
 # %% ../nbs/emprot/30_evaluate.ipynb #b6ed2ffa
-import json
-import math
 from pathlib import Path
 
 import numpy as np

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -328,25 +328,27 @@ def write_entry(f, name: str, tf: TrajectoryFeatures, ids: np.ndarray, lookup: C
     g.move(tmp, name)
     f.flush()
 
+# %% ../nbs/emprot/00_tokens.ipynb #e2ba451b
+def _store_index(path: Path) -> tuple[int, list, dict]:
+    "n_clusters, entry names and each entry's attributes + shape, read once at opening (errors name the file)."
+    if not path.is_file(): raise TokenStoreError(f'{path}: token store not found')
+    try:
+        with h5py.File(path, 'r') as f:
+            _check_store_root(f, path)
+            g = f.get('trajectories', {})
+            names = sorted(k for k in g if not k.startswith('.'))
+            info = {k: {**{a: (v.item() if hasattr(v, 'item') else v) for a, v in g[k].attrs.items()},
+                        'shape': tuple(g[k]['cluster_ids'].shape)} for k in names}
+            return int(f.attrs['n_clusters']), names, info
+    except TokenStoreError: raise
+    except Exception as e: raise TokenStoreError(f'{path}: cannot read token store: {type(e).__name__}: {e}') from e
+
 # %% ../nbs/emprot/00_tokens.ipynb #d37a5d61
 class TokenStore:
     "Read access to a token store; opens the HDF5 file lazily and once per process (DataLoader-worker safe)."
     def __init__(self, path):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise TokenStoreError(f'{self.path}: token store not found')
-        try:
-            with h5py.File(self.path, 'r') as f:
-                _check_store_root(f, self.path)
-                self.n_clusters = int(f.attrs['n_clusters'])
-                g = f.get('trajectories', {})
-                self.names = sorted(k for k in g if not k.startswith('.'))
-                self.info = {k: {**{a: (v.item() if hasattr(v, 'item') else v) for a, v in g[k].attrs.items()},
-                                 'shape': tuple(g[k]['cluster_ids'].shape)} for k in self.names}
-        except TokenStoreError:
-            raise
-        except Exception as e:
-            raise TokenStoreError(f'{self.path}: cannot read token store: {type(e).__name__}: {e}') from e
+        self.n_clusters, self.names, self.info = _store_index(self.path)
         self._f, self._pid = None, None
 
     def __getstate__(self):  # never pickle an open h5py handle into a worker
@@ -393,6 +395,23 @@ def _entry_name(trajectory, taken):
     while name in taken:
         i += 1; name = f'{stem}_{i}'
     return name
+
+# %% ../nbs/emprot/00_tokens.ipynb #5e7ebf6b
+def _write_entries(store_path, lookup: ClusterLookup, feats: dict, report: dict, overwrite: bool = False):
+    "Assign and write every trajectory's tokens; a failing entry goes to report['failed'] and the others continue."
+    f = _open_store_for_writing(store_path, lookup)
+    try:
+        for name, tf in feats.items():
+            try:
+                ids = lookup.assign(tf.features)
+                write_entry(f, name, tf, ids, lookup, overwrite=overwrite)
+                report['entries'][name] = {'n_frames': tf.n_frames, 'n_residues': tf.n_residues,
+                                           'tokens': int(ids.size), 'trajectory': tf.trajectory}
+            except Exception as e:
+                logger.error('%s: writing entry %r failed: %s', store_path, name, e)
+                report['failed'][name] = f'{tf.trajectory}: {type(e).__name__}: {e}'
+    finally:
+        f.close()
 
 # %% ../nbs/emprot/00_tokens.ipynb #4267d04d
 def tokenize_trajectories(jobs, store_path, lookup: ClusterLookup | None = None, codebook=None, n_clusters: int = 36,
@@ -441,19 +460,7 @@ def tokenize_trajectories(jobs, store_path, lookup: ClusterLookup | None = None,
     if not feats:
         report['seconds'] = time.perf_counter() - t_start
         return report
-    f = _open_store_for_writing(store_path, lookup)
-    try:
-        for name, tf in feats.items():
-            try:
-                ids = lookup.assign(tf.features)
-                write_entry(f, name, tf, ids, lookup, overwrite=overwrite)
-                report['entries'][name] = {'n_frames': tf.n_frames, 'n_residues': tf.n_residues,
-                                           'tokens': int(ids.size), 'trajectory': tf.trajectory}
-            except Exception as e:
-                logger.error('%s: writing entry %r failed: %s', store_path, name, e)
-                report['failed'][name] = f'{tf.trajectory}: {type(e).__name__}: {e}'
-    finally:
-        f.close()
+    _write_entries(store_path, lookup, feats, report, overwrite)
     report['seconds'] = time.perf_counter() - t_start
     return report
 

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import csv
-import glob as _glob
-import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -106,7 +104,7 @@ def read_fasta(path, num_embeddings: int | None = None, encoding: str = 'auto',
     if not path.is_file(): raise FileNotFoundError(f'{path}: no such token FASTA')
     text = _detect_text(path.read_bytes(), encoding, path)
     out: dict[str, np.ndarray] = {}
-    ident, chunks, n = None, [], 0
+    ident, chunks = None, []
     def close():
         if ident is None: return
         s = ''.join(chunks)

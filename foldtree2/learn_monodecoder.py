@@ -17,10 +17,9 @@ if __name__ == '__main__' and not __package__ and '__file__' in globals() and 'g
 import warnings
 from pathlib import Path
 
-from foldtree2.cli import learn_monodecoder_parser as build_parser
-from foldtree2.engine import (CheckpointError, ConfigError, console_logging, explicit_cli_keys, load_config_file,
+from foldtree2.cli import guarded, learn_monodecoder_parser as build_parser
+from foldtree2.engine import (ConfigError, console_logging, explicit_cli_keys, load_config_file,
                               merge_config, parser_defaults, types_from_parser, validate_config)
-from foldtree2.data import StoreError
 from foldtree2.train import NonFiniteLossError, train
 
 # %% ../nbs/foldtree2/50_learn_monodecoder.ipynb #587e4af8
@@ -65,23 +64,20 @@ def main(argv=None) -> int:
     "Console script `learn_monodecoder`: parse options and config, then `foldtree2.train.train`."
     parser = build_parser()
     console_logging('foldtree2')
-    try:
-        cfg = resolve_config(argv, parser)
-    except ConfigError as e:
-        print(f'learn_monodecoder: error: {e}', file=sys.stderr); return 2
+    return guarded('learn_monodecoder', lambda: _main(parser, argv))
+
+
+def _main(parser, argv) -> int:
+    cfg = resolve_config(argv, parser)
     if (cfg['use_muon_encoder'] or cfg['use_muon_decoders']) and not cfg['use_muon']:
         warnings.warn('--use-muon-encoder/--use-muon-decoders have no effect without --use-muon')
     if cfg['default']:
         cfg['dataset'] = str(ensure_default_dataset(cfg['dataset']))
     if not cfg['dataset']:
-        parser.print_usage(sys.stderr)
-        print('learn_monodecoder: error: give -d/--dataset FILE.h5 or --default', file=sys.stderr); return 2
-    if not Path(cfg['dataset']).exists():
-        print(f'learn_monodecoder: error: {cfg["dataset"]}: dataset file not found', file=sys.stderr); return 2
+        parser.print_usage(sys.stderr); raise ConfigError('give -d/--dataset FILE.h5 or --default')
+    if not Path(cfg['dataset']).exists(): raise FileNotFoundError(f'{cfg["dataset"]}: dataset file not found')
     try:
-        train(cfg)
-    except (CheckpointError, ConfigError, StoreError) as e:
-        print(f'learn_monodecoder: error: {e}', file=sys.stderr); return 2
+        train(cfg)                              # bad input (checkpoint, config, store) -> foldtree2.cli.guarded: exit 2
     except NonFiniteLossError as e:
         print(f'learn_monodecoder: stopped: {e}', file=sys.stderr); return 1
     except KeyboardInterrupt:

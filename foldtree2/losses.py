@@ -12,7 +12,7 @@ from foldtree2.options import DEFAULT_WEIGHTS
 
 # %% auto #0
 __all__ = ['masked_mean', 'residue_mask', 'class_targets', 'signed_log', 'aa_loss', 'ss_loss', 'angle_loss', 'pair_losses',
-           'fft2_loss', 'compute_losses', 'monodecoder_loss']
+           'fft2_loss', 'compute_losses', 'monodecoder_loss', 'pair_loss']
 
 # %% ../nbs/foldtree2/20_losses.ipynb #560401c7
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -99,9 +99,10 @@ def compute_losses(out: dict, batch, enc_out, keep, n_dist_bins: int = 16) -> di
 
 # %% ../nbs/foldtree2/20_losses.ipynb #10ca9f7a
 def monodecoder_loss(encoder, decoder, batch, weights: dict | None = None, mask_plddt: bool = False,
-                     plddt_threshold: float = 0.3):
+                     plddt_threshold: float = 0.3, pairs: torch.Tensor | None = None):
     """Encode `batch`, decode, and return `(total, terms, enc_out)`: `total` the weighted sum, `terms` the
-    unweighted terms (tensors), `enc_out` the `EncoderOutput` (tokens, perplexity, counts)."""
+    unweighted terms (tensors), `enc_out` the `EncoderOutput` (tokens, perplexity, counts). `pairs`: (2, P)
+    aligned residues of the batch, for the `pair` term (`pair_loss`, below)."""
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     unknown = set(w) - set(DEFAULT_WEIGHTS)
     if unknown: raise KeyError(f'monodecoder_loss: unknown loss weights {sorted(unknown)}; known: {sorted(DEFAULT_WEIGHTS)}')
@@ -109,5 +110,18 @@ def monodecoder_loss(encoder, decoder, batch, weights: dict | None = None, mask_
     enc_out = encoder(batch, mask=keep)
     out = decoder(batch, enc_out.z)
     terms = compute_losses(out, batch, enc_out, keep)
+    if pairs is not None and pairs.shape[1]:
+        terms['pair'] = pair_loss(encoder.vector_quantizer.distances(enc_out.z_e.float()), enc_out.indices, pairs, keep)
     total = sum(w[k] * v for k, v in terms.items())
     return total, terms, enc_out
+
+# %% ../nbs/foldtree2/20_losses.ipynb #26aa3bfe
+def pair_loss(distances: torch.Tensor, indices: torch.Tensor, pairs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Token agreement of aligned residues. `distances`: (N, K) squared distances of every residue's embedding to
+    the codes, `indices`: (N,) its code, `pairs`: (2, P) aligned residue indices, `keep`: (N,) bool."""
+    u, v = pairs
+    here, there = torch.cat([u, v]), torch.cat([v, u])
+    d = distances[here].float()
+    tau = d.detach().min(1).values.mean().clamp(min=1e-6)
+    ok = (keep[u] & keep[v]).repeat(2)
+    return masked_mean(F.cross_entropy(-d / tau, indices[there], reduction='none'), ok)

@@ -23,7 +23,7 @@ MODEL_DEFAULTS = dict(
     decoders=['sequence', 'geometry'], seq_ss=True, fft2=True, decoder_dim=128, decoder_heads=8,
     decoder_layers=2, pair_dim=64, n_dist_bins=16, neg_ratio=1.0)
 FEATURE_SIZE_KEYS = ('in_channels', 'positions_dim', 'fft2_dim')      # read from the data, not options
-DEFAULT_WEIGHTS = dict(edge=0.25, logit=0.25, x=1.0, fft2=0.01, vq=0.1, angles=0.05, ss=0.25)
+DEFAULT_WEIGHTS = dict(edge=0.25, logit=0.25, x=1.0, fft2=0.01, vq=0.1, angles=0.05, ss=0.25, pair=0.5)
 
 # %% ../nbs/foldtree2/05_options.ipynb #cf25e2c2
 def default_config() -> dict:
@@ -34,7 +34,7 @@ def default_config() -> dict:
         weight_decay=0.01, mixed_precision=True, mask_plddt=False, plddt_threshold=0.3,
         lr_schedule='cosine', warmup_steps=0, warmup_ratio=None, min_lr=0.0, num_cycles=1, lr_power=1.0,
         plateau_patience=5, plateau_factor=0.5, gradient_accumulation_steps=1, clip_grad=1.0,
-        commitment_start=0.0, commitment_warmup_steps=0, val_fraction=0.1, seed=0, resume=None, config=None, tensorboard=None,
+        commitment_start=0.0, commitment_warmup_steps=0, pairs=None, val_fraction=0.1, seed=0, resume=None, config=None, tensorboard=None,
         save_every=10, early_stopping_patience=None, early_stopping_min_delta=0.0, max_nonfinite=10,
         num_workers=0, progress=True, deterministic=True)
     cfg.update(copy.deepcopy({k: v for k, v in MODEL_DEFAULTS.items() if k not in FEATURE_SIZE_KEYS}))

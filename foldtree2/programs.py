@@ -7,7 +7,7 @@ import shutil
 import subprocess
 
 # %% auto #0
-__all__ = ['TOOLS', 'MissingBinaryError', 'find_binary', 'run_tool']
+__all__ = ['TOOLS', 'MissingBinaryError', 'ToolError', 'find_binary', 'run_tool']
 
 # %% ../nbs/foldtree2/03_programs.ipynb #597104dd
 TOOLS = {'mafft': (('mafft',), 'mafft'),
@@ -24,6 +24,10 @@ class MissingBinaryError(RuntimeError):
     "An external program the step needs is not on PATH."
 
 
+class ToolError(RuntimeError):
+    "An external program exited with an error; the message holds the command and the end of its output."
+
+
 def find_binary(tool: str) -> str:
     "Path of `tool`'s executable, or `MissingBinaryError` naming the Debian package to install."
     names, pkg = TOOLS[tool]
@@ -38,5 +42,5 @@ def run_tool(cmd: list, tool: str, **kw) -> subprocess.CompletedProcess:
     r = subprocess.run([str(c) for c in cmd], capture_output=True, **kw)
     if r.returncode != 0:
         out = (r.stderr or b'')[-1500:].decode('latin-1') + (r.stdout or b'')[-1500:].decode('latin-1')
-        raise RuntimeError(f'{tool} failed (exit {r.returncode}): {" ".join(map(str, cmd))}\n{out.strip()}')
+        raise ToolError(f'{tool} failed (exit {r.returncode}): {" ".join(map(str, cmd))}\n{out.strip()}')
     return r

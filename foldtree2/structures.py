@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -107,6 +107,22 @@ def _is_experimental(st: gemmi.Structure, bfac_per_res: list, mode: str) -> bool
     inrange = all(0 <= b.min() and b.max() <= 100 for b in bfac_per_res)
     return not (const and inrange)
 
+# %% ../nbs/foldtree2/00_structures.ipynb #bced95f9
+def _backbone(poly) -> tuple[list, list, list, list, list, int]:
+    "Coordinates, one-letter codes, numbers, insertion codes and B-factors of residues with a full backbone; + how many lacked one."
+    xyz, seq, nums, ic, bf = [], [], [], [], []
+    n_missing = 0
+    for res in poly:
+        atoms = {}
+        for a in res:
+            if a.name in BACKBONE_ATOMS and a.name not in atoms: atoms[a.name] = a
+        if len(atoms) < 4: n_missing += 1; continue
+        xyz.append([atoms[n].pos.tolist() for n in BACKBONE_ATOMS])
+        seq.append(one_letter(res.name))
+        nums.append(res.seqid.num); ic.append(res.seqid.icode)
+        bf.append(np.array([a.b_iso for a in res], dtype=np.float32))
+    return xyz, seq, nums, ic, bf, n_missing
+
 # %% ../nbs/foldtree2/00_structures.ipynb #a9d64266
 def read_structure(path, chains=None, mode: str = 'auto', max_residues: int | None = None,
                    min_residues: int = 2) -> list[Chain]:
@@ -135,17 +151,7 @@ def read_structure(path, chains=None, mode: str = 'auto', max_residues: int | No
             if len(poly):
                 reasons.append(f'chain {ch.name}: not a protein ({str(ptype).split(".")[-1]})')
             continue
-        xyz, seq, nums, ic, bf = [], [], [], [], []
-        n_missing = 0
-        for res in poly:
-            atoms = {}
-            for a in res:
-                if a.name in BACKBONE_ATOMS and a.name not in atoms: atoms[a.name] = a
-            if len(atoms) < 4: n_missing += 1; continue
-            xyz.append([atoms[n].pos.tolist() for n in BACKBONE_ATOMS])
-            seq.append(one_letter(res.name))
-            nums.append(res.seqid.num); ic.append(res.seqid.icode)
-            bf.append(np.array([a.b_iso for a in res], dtype=np.float32))
+        xyz, seq, nums, ic, bf, n_missing = _backbone(poly)
         if len(seq) < min_residues:
             why = (f'{len(seq)} residue(s) with a complete N/CA/C/O backbone'
                    + (f' ({n_missing} lacking backbone atoms, e.g. CA-only)' if n_missing else ''))

@@ -3,7 +3,6 @@
 # %% ../nbs/foldtree2/63_submat.ipynb #e8beb7f1
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -183,7 +182,7 @@ def learn_submat(symbols: dict, alphabet: str, alns, min_tm: float = 0.5, max_di
                  scale: float = 2.0, pseudocount: float = 1.0, gaps: bool = True, name: str = '') -> SubMatrix:
     "Learn a substitution matrix for `alphabet` from per-chain symbols (id → string or indices) and TM-align alignments."
     missing = sorted({n for x in alns for n in (x.a, x.b)} - set(symbols))
-    if missing: raise KeyError(f'no symbols for chain(s) {missing[:5]} (of {len(missing)})')
+    if missing: raise ValueError(f'no symbols for chain(s) {missing[:5]} (of {len(missing)})')
     C = pair_counts(alns, symbols, alphabet, min_tm, max_dist)
     if C.sum() == 0:
         raise ValueError(f'no aligned positions: none of the {len(alns)} pairs has TM >= {min_tm} '
@@ -310,9 +309,7 @@ def token_submat(checkpoint, structures, processes: int = 1, min_tm: float = 0.5
 # %% ../nbs/foldtree2/63_submat.ipynb #a44eb1c1
 def run_cli(a) -> int:
     "The work of `foldtree2-submat` on its parsed arguments (`foldtree2.cli`)."
-    try: sm, path = token_submat(a.checkpoint, a.structures, a.processes, a.min_tm, a.max_dist, a.max_chains, a.device, out=a.output)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        print(f'foldtree2-submat: error: {e}', file=sys.stderr); return 2
+    sm, path = token_submat(a.checkpoint, a.structures, a.processes, a.min_tm, a.max_dist, a.max_chains, a.device, out=a.output)
     print(f'foldtree2-submat: {len(sm)} symbols, {sm.meta["pairs"]} pairs with TM >= {a.min_tm}, gaps {sm.gap_open}/{sm.gap_extend} '
           f'({sm.meta["gaps"]}), expected score {sm.expected_score():.3f} -> {path}', file=sys.stderr)
     return 0

@@ -3,10 +3,10 @@
 # %% ../nbs/foldtree2/40_train.ipynb #d7d651cb
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 from fastcore.basics import patch
@@ -17,14 +17,16 @@ from foldtree2 import engine
 from foldtree2.engine import ConfigError, NonFiniteLossError, Trainer, load_checkpoint, seed_everything
 from foldtree2.optim import build_optimizers
 from foldtree2.data import GraphLoader, StructureDataset, split_indices
+from foldtree2.datasets import PairSet
 from foldtree2.decoders import build_model
 from foldtree2.losses import monodecoder_loss
 from foldtree2.quantizer import code_entropy, commitment_schedule
 from foldtree2.options import DEFAULT_WEIGHTS, FEATURE_SIZE_KEYS, MODEL_DEFAULTS, default_config
 
 # %% auto #0
-__all__ = ['LOSS_TERMS', 'MODEL_KEYS', 'LossModel', 'epoch_order', 'make_loader', 'codebook_stats', 'loop_options',
-           'schedule_options', 'MonodecoderTrainer', 'build_trainer', 'train']
+__all__ = ['LOSS_TERMS', 'MODEL_KEYS', 'LossModel', 'epoch_order', 'make_loader', 'dataset_ids', 'partner_index', 'pair_order',
+           'batch_pairs', 'item_lengths', 'training_partners', 'codebook_stats', 'loop_options', 'schedule_options',
+           'MonodecoderTrainer', 'build_trainer', 'train']
 
 # %% ../nbs/foldtree2/40_train.ipynb #699f23c0
 LOSS_TERMS = tuple(DEFAULT_WEIGHTS)
@@ -32,14 +34,17 @@ MODEL_KEYS = tuple(k for k in MODEL_DEFAULTS if k not in FEATURE_SIZE_KEYS)
 
 # %% ../nbs/foldtree2/40_train.ipynb #2148bf72
 class LossModel(nn.Module):
-    "Encoder + decoder + `monodecoder_loss` as one module: forward(batch) -> (total, terms, indices, counts)."
-    def __init__(self, encoder, decoder, weights: dict, mask_plddt: bool, plddt_threshold: float):
+    """Encoder + decoder + `monodecoder_loss` as one module: forward(batch) -> (total, terms, indices, counts).
+    `pairs` (a `PairSet`): in training mode, the aligned pairs found in each batch (`batch_pairs`, below) add the
+    `pair` term; validation leaves it out, so validation losses compare across runs with and without pairs."""
+    def __init__(self, encoder, decoder, weights: dict, mask_plddt: bool, plddt_threshold: float, pairs=None):
         super().__init__()
-        self.encoder, self.decoder = encoder, decoder
+        self.encoder, self.decoder, self.pairs = encoder, decoder, pairs
         self.weights, self.mask_plddt, self.plddt_threshold = dict(weights), mask_plddt, plddt_threshold
 
     def forward(self, batch):
-        total, terms, out = monodecoder_loss(self.encoder, self.decoder, batch, self.weights,
+        p = batch_pairs(batch, self.pairs) if self.pairs is not None and self.training else None
+        total, terms, out = monodecoder_loss(self.encoder, self.decoder, batch, self.weights, pairs=p,
                                              mask_plddt=self.mask_plddt, plddt_threshold=self.plddt_threshold)
         return total, terms, out.indices, out.counts
 
@@ -59,6 +64,68 @@ def make_loader(dataset, indices: list[int], batch_size: int, num_workers: int =
     "Loader over `indices` in the given order (no shuffling, own generator: never touches the global RNG); batches are PyG `Batch`es assembled by `foldtree2.data.collate_graphs`."
     return GraphLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False, num_workers=num_workers,
                        generator=torch.Generator(), persistent_workers=False)
+
+# %% ../nbs/foldtree2/40_train.ipynb #8745532c
+def dataset_ids(dataset) -> list[str]:
+    "The structure id of every item: `dataset.ids` for a `StructureDataset`, else each graph's `identifier`."
+    ids = getattr(dataset, 'ids', None)
+    return list(ids) if ids is not None else [str(g.identifier) for g in dataset]
+
+def partner_index(pairs, ids: list[str], allowed, lengths=None, path='pairs') -> dict[int, list[int]]:
+    """{dataset index: [partner dataset indices]} for chains in `allowed` (indices) with partners in `allowed`.
+    `lengths`: residues per item, to check that the aligned indices fit (a pairs file made for another store)."""
+    at, allowed = {k: i for i, k in enumerate(ids)}, set(allowed)
+    out = {}
+    for k, partners in pairs.partners.items():
+        i = at.get(k)
+        if i is None or i not in allowed: continue
+        for other, u, v in partners:
+            j = at.get(other)
+            if j is None or j not in allowed: continue
+            if lengths is not None and (u.max(initial=-1) >= lengths[i] or v.max(initial=-1) >= lengths[j]):
+                raise ConfigError(f'{path}: pair {k} / {other} aligns residues beyond the chains of this dataset '
+                                  f'(a pairs file made for another store?)')
+            out.setdefault(i, []).append(j)
+    return out
+
+# %% ../nbs/foldtree2/40_train.ipynb #6850c680
+def pair_order(order: list[int], mates: dict[int, list[int]], seed: int, epoch: int) -> list[int]:
+    "`order` with a partner after each chain that has one (`partner_index`), cut to the length of `order`."
+    rng, out = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch + 17), []
+    for i in order:
+        if len(out) >= len(order): break
+        out.append(i)
+        if i in mates: out.append(mates[i][int(torch.randint(len(mates[i]), (1,), generator=rng))])
+    return out[:len(order)]
+
+# %% ../nbs/foldtree2/40_train.ipynb #89f1ce93
+def batch_pairs(batch, pairs) -> torch.Tensor:
+    "(2, P) residue indices within `batch` of the aligned residues of every pair in `pairs` with both chains in it."
+    ids = batch.identifier if isinstance(batch.identifier, (list, tuple)) else [batch.identifier]
+    ptr = batch['res'].ptr.tolist() if hasattr(batch['res'], 'ptr') else [0, batch['res'].num_nodes]
+    where, us, vs = {str(k): g for g, k in enumerate(ids)}, [], []
+    for g, k in enumerate(ids):
+        for other, u, v in pairs.partners.get(str(k), ()):
+            h = where.get(other)
+            if h is not None and h > g: us.append(u + ptr[g]); vs.append(v + ptr[h])
+    if not us: return torch.zeros(2, 0, dtype=torch.long, device=batch['res'].x.device)
+    return torch.from_numpy(np.stack([np.concatenate(us), np.concatenate(vs)])).to(batch['res'].x.device)
+
+# %% ../nbs/foldtree2/40_train.ipynb #c885a510
+def item_lengths(dataset) -> list[int] | None:
+    "Residues per item, from a store's offset table (no graph is built); graphs' node counts for a list; None for upstream files."
+    if isinstance(dataset, StructureDataset):
+        return None if dataset.layout == 'upstream' else [int(dataset._len[dataset._row[k]]) for k in dataset.ids]
+    return [g['res'].x.shape[0] for g in dataset]
+
+def training_partners(path, dataset, train_idx) -> tuple:
+    "(`PairSet` at `path`, `partner_index` of the training structures); (None, {}) without a path."
+    if not path: return None, {}
+    try: pairs = PairSet.load(path)
+    except (ValueError, KeyError, OSError) as e: raise ConfigError(str(e)) from None
+    mates = partner_index(pairs, dataset_ids(dataset), train_idx, item_lengths(dataset), path)
+    if not mates: raise ConfigError(f'{path}: none of its {len(pairs)} pairs joins two training structures of this dataset')
+    return pairs, mates
 
 # %% ../nbs/foldtree2/40_train.ipynb #daa5348c
 def codebook_stats(counts: torch.Tensor) -> tuple[float, float]:
@@ -130,7 +197,8 @@ def epoch_line(self: MonodecoderTrainer, rec: dict, improved: bool) -> str:
     K = self.model.encoder.vector_quantizer.num_embeddings
     return (f'epoch {rec["epoch"]}/{self.loop["epochs"]} step {rec["step"]}: train {rec["train"]["total"]:.4f}'
             + (f' val {rec["val"]:.4f}' if rec['val'] is not None else '')
-            + f' | aa {rec["train"]["x"]:.3f} codes {rec["codes"]}/{K} ppl {rec["perplexity"]:.1f}'
+            + f' | aa {rec["train"]["x"]:.3f}' + (f' pair {rec["train"]["pair"]:.3f}' if rec['train']['pair'] else '')
+            + f' codes {rec["codes"]}/{K} ppl {rec["perplexity"]:.1f}'
             + f' | lr {", ".join(f"{v:.2e}" for v in dict.fromkeys(rec["lr"].values()))}'
             + f' | {rec["seconds"]:.1f}s, train {rec["residues_per_s"]:.0f} res/s' + (' *best*' if improved else ''))
 
@@ -142,11 +210,11 @@ def _check_resumable(ck: dict, cfg: dict):
                               f'this run has {k}={cfg[k]!r}')
 
 # %% ../nbs/foldtree2/40_train.ipynb #1939abe8
-def build_trainer(cfg: dict, dataset, sample, env: engine.DistEnv) -> MonodecoderTrainer:
-    "Model, optimizers and the trainer for config `cfg` (feature sizes from `sample`, one graph of `dataset`)."
+def build_trainer(cfg: dict, dataset, sample, env: engine.DistEnv, pairs=None) -> MonodecoderTrainer:
+    "Model, optimizers and the trainer for config `cfg` (feature sizes from `sample`, one graph of `dataset`; `pairs`: a `PairSet`)."
     encoder, decoder = build_model(cfg, sample=sample)
     weights = {k: float(cfg[f'{k}_weight']) for k in LOSS_TERMS}
-    model = LossModel(encoder, decoder, weights, cfg['mask_plddt'], cfg['plddt_threshold'])
+    model = LossModel(encoder, decoder, weights, cfg['mask_plddt'], cfg['plddt_threshold'], pairs)
     muon_enc, muon_dec = cfg['use_muon_encoder'], cfg['use_muon_decoders']
     if cfg['use_muon'] and not (muon_enc or muon_dec): muon_enc = muon_dec = True
     opts = build_optimizers(encoder, decoder, use_muon=cfg['use_muon'], muon_encoder=muon_enc, muon_decoders=muon_dec,
@@ -186,7 +254,8 @@ def _train(cfg: dict, env: engine.DistEnv, dataset, on_step) -> dict:
         raise ConfigError('batch_size and gradient_accumulation_steps must be >= 1')
     try: train_idx, val_idx = split_indices(len(dataset), cfg['val_fraction'], cfg['seed'])
     except ValueError as e: raise ConfigError(str(e)) from None
-    t = build_trainer(cfg, dataset, dataset[train_idx[0]], env)
+    pairs, mates = training_partners(cfg['pairs'], dataset, train_idx)
+    t = build_trainer(cfg, dataset, dataset[train_idx[0]], env, pairs)
     if on_step is not None:
         t.on_step = lambda info: on_step({**info, 'encoder': t.model.encoder, 'decoder': t.model.decoder})
     n_batches = math.ceil(len(epoch_order(train_idx, 0, cfg['seed'], env)) / bs)
@@ -197,6 +266,8 @@ def _train(cfg: dict, env: engine.DistEnv, dataset, on_step) -> dict:
                f'{t.loop["accum_steps"]} -> {total_steps // t.loop["epochs"]} optimizer steps/epoch, {total_steps} total; '
                f'{n_params:,} parameters; optimizers {", ".join(t.optimizers)}; schedule {cfg["lr_schedule"]}')
     t.say(f'mixed precision: {t.amp.reason}')
+    if pairs is not None: t.say(f'pairs: {len(pairs)} aligned pairs in {cfg["pairs"]}; {len(mates)} of {len(train_idx)} '
+                                f'training structures have a partner (pair weight {cfg["pair_weight"]})')
     if cfg['resume']:
         ck = load_checkpoint(cfg['resume'], map_location=env.device)
         _check_resumable(ck, cfg)
@@ -204,8 +275,9 @@ def _train(cfg: dict, env: engine.DistEnv, dataset, on_step) -> dict:
         t.say(f'resumed from {cfg["resume"]}: epoch {t.epoch + 1}, batch {t.batch_in_epoch}, optimizer step {t.global_step}')
     if env.is_main: Path(cfg['output_dir']).mkdir(parents=True, exist_ok=True)
     def batches(epoch):
-        order = epoch_order(train_idx, epoch, cfg['seed'], env)[t.batch_in_epoch * bs:]
-        return make_loader(dataset, order, bs, cfg['num_workers'])
+        order = epoch_order(train_idx, epoch, cfg['seed'], env)
+        if mates: order = pair_order(order, mates, cfg['seed'], epoch)
+        return make_loader(dataset, order[t.batch_in_epoch * bs:], bs, cfg['num_workers'])
     mine = val_idx[env.rank::env.world_size]
     t.fit(batches, (lambda: make_loader(dataset, mine, bs)) if val_idx else None)
     t.writer.close()

@@ -470,3 +470,19 @@ def test_checkpoint_records_contact_radius(data, tmp_path):
     rc, ck = run(data, tmp_path / 'o', dataset=str(tmp_path / 'r10.h5'))
     assert rc == 0 and ck['radius'] == 10.0
     assert load_model(tmp_path / 'o' / 'final.pt', device='cpu').radius == 10.0
+
+
+def test_pairs_option(data, base_afdb, tmp_path, capsys):
+    "--pairs adds the pair term (training changes, the term is logged); a bad file stops the run naming it."
+    from foldtree2.data import StructureDataset
+    from foldtree2.datasets import training_pairs
+    ids = StructureDataset(data / 'afdb.h5').ids
+    ps = training_pairs(data / 'afdb.h5', {k: 0 for k in ids}, per_chain=2, others=0)
+    assert len(ps) > 0
+    ps.save(tmp_path / 'pairs.npz')
+    rc, ck = run(data, tmp_path / 'p', '--pairs', tmp_path / 'pairs.npz', dataset='afdb.h5')
+    assert rc == 0 and differ(base_afdb, ck)           # the same run as base_afdb but for --pairs
+    assert ck['history'][0]['train']['pair'] > 0 and base_afdb['history'][0]['train']['pair'] == 0
+    assert ck['config']['pairs'] == str(tmp_path / 'pairs.npz')
+    rc, _ = run(data, tmp_path / 'bad', '--pairs', data / 'afdb.h5', dataset='afdb.h5')
+    assert rc == 2 and 'afdb.h5: not a pairs file' in capsys.readouterr().err
