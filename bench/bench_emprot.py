@@ -6,10 +6,8 @@ residues) and on the same windows cut to their first 64 residues.
 One step = forward + masked cross-entropy + backward + gradient clipping + AdamW step, run by the trainer's own
 `train_epoch` (so metric bookkeeping is included) over a fixed list of batches; the bare model step
 (forward + CE + backward + AdamW) is timed too, and the trainer's task step without the loop (its `loss`, metric
-counts included, + clipping + AdamW): trainer / task step is the loop's cost, task step / bare the task's. And the
-trainer with its sums computed eagerly, between forward and backward (`eager_sums`), where the real trainer hands
-them back as a function that the loop calls after the backward pass (`engine.terms`). The four are timed
-interleaved in one process, repeat by repeat. Each configuration runs in a fresh process so that its peak RSS
+counts included, + clipping + AdamW): trainer / task step is the loop's cost, task step / bare the task's. The
+three are timed interleaved in one process, repeat by repeat. Each configuration runs in a fresh process so that its peak RSS
 (ru_maxrss) is its own; `rss_increase_mb` is the peak minus the RSS after imports and data loading. Wall time
 and process CPU time are both recorded: on a busy machine wall time is inflated by other processes (and two
 OpenMP threads competing for cores can be several times slower than one), CPU time much less so.
@@ -73,13 +71,6 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
            **{k: v for k, v in SIZES.items()}}
     trainer = EMPROTTrainer(cfg)
     model, opt = trainer.model, trainer.optimizer
-
-    class EagerSums(EMPROTTrainer):          # the sums computed between forward and backward, as a dict
-        def loss(self, model, batch):
-            total, s = super().loss(model, batch)
-            return total, engine.terms(s)
-    eager = EagerSums(cfg)
-    eager.model.load_state_dict(model.state_dict())
     def bare_step(b):
         out = model(b['input_cluster_ids'], b['times'], b['sequence_lengths'], b['history_mask'])
         loss = masked_cross_entropy(out['cluster_logits'], b['future_cluster_ids'], b['future_step_mask'],
@@ -88,19 +79,16 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
         loss.backward()
         opt.step()
     def task_step(b):               # the trainer's own loss (metric counts included) + clipping + AdamW, no loop
-        total, s = trainer.loss(trainer.net, b)
+        total, _ = trainer.loss(trainer.net, b)
         total.backward()
-        engine.terms(s)
         engine.optimizer_step([opt], trainer.scaler, trainer.params, cfg['max_grad_norm'])
-    trainer.train_epoch(batches[:3]); eager.train_epoch(batches[:3])   # warm-up
+    trainer.train_epoch(batches[:3])                           # warm-up
     for b in batches[:3]: bare_step(b); task_step(b)
-    epoch_times, epoch_cpu, bare, bare_cpu, task, eager_times = [], [], [], [], [], []
-    for _ in range(repeats):                                   # interleaved: drift hits all four alike
+    epoch_times, epoch_cpu, bare, bare_cpu, task = [], [], [], [], []
+    for _ in range(repeats):                                   # interleaved: drift hits all three alike
         with timed() as t: trainer.train_epoch(batches)
         epoch_times.append(t.wall / steps)
         epoch_cpu.append(t.cpu / steps)
-        with timed() as t: eager.train_epoch(batches)
-        eager_times.append(t.wall / steps)
         for b in batches:
             with timed() as t: bare_step(b)
             bare.append(t.wall)
@@ -118,9 +106,6 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
             'bare_tokens_per_s': targets / statistics.median(bare),
             'bare_cpu_seconds_per_step_median': statistics.median(bare_cpu),
             'task_step_seconds_per_step_median': statistics.median(task), 'task_step_tokens_per_s': targets / statistics.median(task),
-            'eager_sums_seconds_per_step_median': statistics.median(eager_times),
-            'eager_sums_tokens_per_s': targets / statistics.median(eager_times),
-            'eager_over_trainer_time_per_repeat': [e / t for e, t in zip(eager_times, epoch_times)],
             'peak_rss_mb': peak_rss_mb(), 'rss_increase_mb': peak_rss_mb() - rss_before,
             'parameters': sum(p.numel() for p in model.parameters()), 'dropout': trainer.config['dropout'],
             'threads': torch.get_num_threads()}

@@ -171,11 +171,9 @@ def loss(self: EMPROTTrainer, model, batch: dict):
     out = model(batch['input_cluster_ids'], batch['times'], batch['sequence_lengths'], batch['history_mask'])
     loss = masked_cross_entropy(out['cluster_logits'], batch['future_cluster_ids'], batch['future_step_mask'],
                                 batch['residue_mask'])
-    def sums():
-        counts = token_accuracy_counts(out['cluster_logits'].detach().argmax(-1), batch)
-        n = counts['total'].sum().double()
-        return {'loss': torch.stack([loss.detach().double() * n, n]), **{k: counts[k] for k in _COUNT_KEYS}}
-    return loss, sums
+    counts = token_accuracy_counts(out['cluster_logits'].detach().argmax(-1), batch)
+    n = counts['total'].sum().double()
+    return loss, {'loss': torch.stack([loss.detach().double() * n, n]), **{k: counts[k] for k in _COUNT_KEYS}}
 
 # %% ../nbs/emprot/20_training.ipynb #da0ddb52
 @patch

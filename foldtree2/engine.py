@@ -39,7 +39,7 @@ __all__ = ['CHECKPOINT_MARKER', 'CHECKPOINT_VERSION', 'LOOP_DEFAULTS', 'seed_eve
            'broadcast_buffers', 'unwrap_model', 'ConfigError', 'load_config_file', 'validate_config', 'parser_defaults',
            'types_from_parser', 'explicit_cli_keys', 'merge_config', 'optimizer_step', 'EarlyStopping', 'NullWriter',
            'make_writer', 'NonFiniteLossError', 'console_logging', 'get_logger', 'add_sums', 'reduce_sums', 'Remaining',
-           'Trainer', 'terms', 'mutable_tensors', 'log_scalars']
+           'Trainer', 'mutable_tensors', 'log_scalars']
 
 # %% ../nbs/foldtree2/30_engine.ipynb #556b50e1
 def seed_everything(seed: int):
@@ -662,10 +662,6 @@ def _ensure_schedulers(self: Trainer, n_batches: int):
         self._pending_schedulers = None
 
 # %% ../nbs/foldtree2/30_engine.ipynb #038cb69c
-def terms(sums) -> dict:
-    "The task's sums: `sums` itself, or what it returns when it is a function (called after the backward pass)."
-    return sums() if callable(sums) else sums
-
 @patch
 def _group(self: Trainer, group: list) -> tuple[bool, dict]:
     sums, n = self.zero_sums(), len(group)
@@ -680,7 +676,7 @@ def _group(self: Trainer, group: list) -> tuple[bool, dict]:
                 if self.env.is_distributed: (total * 0).backward()      # keeps DDP's reducer in step
                 return False, sums
             self.scaler.scale(total / n).backward()
-        add_sums(sums, terms(s))
+        add_sums(sums, s)
     return True, sums
 
 # %% ../nbs/foldtree2/30_engine.ipynb #53a5b003
@@ -786,7 +782,7 @@ def validate(self: Trainer, batches, prefix: str = 'val/') -> dict:
             for batch in batches:
                 with self.amp.autocast():
                     _, s = self.loss(self.model, self.to_device(batch))
-                add_sums(sums, terms(s))
+                add_sums(sums, s)
     finally:
         self.model.train(was)
     return self.metrics(reduce_sums(sums, self.device), prefix)
