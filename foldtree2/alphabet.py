@@ -15,10 +15,11 @@ import torch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['RESERVED_REMAP', 'RESERVED_CHARS', 'MAX_TOKENS', 'TABLE_COLUMNS', 'H5_SUFFIXES', 'token_chars', 'tokens_to_string',
-           'string_to_tokens', 'write_fasta', 'read_fasta', 'write_mafft_hex', 'residue_rows', 'write_residue_table',
-           'read_residue_table', 'printable', 'LoadedModel', 'load_model', 'collect_inputs', 'GraphItem', 'iter_graphs',
-           'Encoded', 'encode_items', 'encode_structures', 'run_cli', 'decode_tokens']
+__all__ = ['RESERVED_REMAP', 'RESERVED_CHARS', 'MAX_TOKENS', 'TABLE_COLUMNS', 'H5_SUFFIXES', 'WEIGHT_KEYS', 'token_chars',
+           'tokens_to_string', 'string_to_tokens', 'write_fasta', 'read_fasta', 'write_mafft_hex', 'residue_rows',
+           'write_residue_table', 'read_residue_table', 'printable', 'LoadedModel', 'load_model', 'collect_inputs',
+           'GraphItem', 'iter_graphs', 'Encoded', 'encode_items', 'encode_structures', 'run_cli', 'decode_tokens',
+           'export_model']
 
 # %% ../nbs/foldtree2/60_alphabet.ipynb #6111a59c
 RESERVED_REMAP: dict[int, int] = {0x00: 0xF6, 0x22: 0xF8, 0x23: 0xF7, 0x3E: 0xF9, 0x3D: 0xFA,
@@ -209,6 +210,8 @@ class LoadedModel:
 def load_model(checkpoint, device='cpu') -> LoadedModel:
     "Encoder + decoder of a trainer checkpoint (the decoder is None if it has none), by `engine.model_from_checkpoint`."
     if isinstance(checkpoint, LoadedModel): return checkpoint
+    from foldtree2.structures import checkpoint_path
+    checkpoint = checkpoint_path(checkpoint)                  # 'pretrained': the shipped alphabet
     from foldtree2.engine import load_checkpoint, model_from_checkpoint, resolve_device
     from foldtree2.decoders import build_model
     state = load_checkpoint(checkpoint, map_location='cpu')
@@ -458,3 +461,22 @@ def decode_tokens(model, tokens, contact_cutoff: float = 8.0, pairs: bool = True
                     if dp is not None: res[n]['dist_probs'] = (dp + dp.transpose(0, 1)).numpy()
                 break
     return res
+
+# %% ../nbs/foldtree2/60_alphabet.ipynb #e1a0c002
+WEIGHT_KEYS = ('model_state_dict', 'config', 'radius', 'in_channels', 'epoch', 'global_step', 'best_val_loss', 'history')
+
+def export_model(checkpoint, out, decoder: bool = True, submat: bool = True) -> Path:
+    """Write the weights of `checkpoint` (`WEIGHT_KEYS`, no optimizer state) to `out`, the decoder's only with
+    `decoder` (encoding needs the encoder alone); its `.submat.txt` goes beside `out`."""
+    import shutil
+    from foldtree2.engine import load_checkpoint, save_checkpoint
+    from foldtree2.structures import checkpoint_path
+    from foldtree2.submat import submat_path
+    src = Path(checkpoint_path(checkpoint))
+    ck = load_checkpoint(src)
+    keep = {k: ck[k] for k in WEIGHT_KEYS if k in ck}
+    if not decoder: keep['model_state_dict'] = {k: v for k, v in keep['model_state_dict'].items() if not k.startswith('decoder.')}
+    out = save_checkpoint(out, {**keep, 'kind': 'weights', 'exported_from': src.name})
+    if submat and submat_path(src).is_file() and submat_path(src).resolve() != submat_path(out).resolve():
+        shutil.copyfile(submat_path(src), submat_path(out))
+    return out

@@ -212,7 +212,7 @@ def learn_monodecoder(argv=None) -> int:
 def encode_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='foldtree2-encode',
                                 description='Encode protein structures into foldtree2 token strings (FASTA).')
-    p.add_argument('checkpoint', help='trained checkpoint written by learn_monodecoder')
+    p.add_argument('checkpoint', help='trained checkpoint written by learn_monodecoder ("pretrained": the alphabet shipped with the package)')
     p.add_argument('inputs', nargs='+', help='structure files, directories, globs, or a graph HDF5 file')
     p.add_argument('-o', '--output', required=True, help='token FASTA to write')
     p.add_argument('--table', help='also write the per-residue TSV (id, resnum, aa, token, char_hex)')
@@ -235,7 +235,7 @@ def encode(argv=None) -> int:
 # %% ../nbs/foldtree2/70_cli.ipynb #9c210749
 def evaluate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='foldtree2-evaluate', description='Evaluate a trained foldtree2 alphabet: JSON report + PNG plots.')
-    p.add_argument('checkpoint')
+    p.add_argument('checkpoint', help='trained checkpoint ("pretrained": the alphabet shipped with the package)')
     p.add_argument('-o', '--outdir', required=True, help='directory for report.json and the PNG plots')
     p.add_argument('--held-out', nargs='+', default=None,
                    help="held-out structures (files/dirs/globs/HDF5); default: the checkpoint's validation split")
@@ -260,7 +260,7 @@ def evaluate(argv=None) -> int:
 def submat_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='foldtree2-submat', description='Learn the token substitution matrix of a checkpoint '
                                 'from structural (TM-align) alignments of training structures; writes CKPT stem + .submat.txt.')
-    p.add_argument('checkpoint'); p.add_argument('structures', nargs='+', help='training structure files, directories, globs or foldtree2 HDF5 stores')
+    p.add_argument('checkpoint', help='trained checkpoint ("pretrained": the alphabet shipped with the package)'); p.add_argument('structures', nargs='+', help='training structure files, directories, globs or foldtree2 HDF5 stores')
     p.add_argument('-o', '--output', help='matrix file (default: beside the checkpoint, best.pt -> best.submat.txt)')
     p.add_argument('--min-tm', type=float, default=0.5, help='only pairs with TM-score (shorter chain) >= this (default 0.5)')
     p.add_argument('--max-dist', type=float, default=5.0, help='only residue pairs within this many Å after superposition (default 5)')
@@ -281,7 +281,7 @@ def benchmark_parser() -> argparse.ArgumentParser:
     p.add_argument('--train', nargs='+', required=True, help='training structures or stores (learned matrices and gap penalties)')
     p.add_argument('--max-train-chains', type=int, help='align a seeded random subset of this many training chains (all pairs: n² TM-aligns)')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--checkpoint', help='trained foldtree2 checkpoint (without: reference methods only)')
+    p.add_argument('--checkpoint', help='trained foldtree2 checkpoint ("pretrained": the alphabet shipped with the package); without: reference methods only')
     p.add_argument('--labels', help='TSV id<TAB>CATH superfamily for the held-out chains (ids as {file stem}_{chain})')
     p.add_argument('-o', '--outdir', required=True, help='folder for report.json, table.txt, roc.png')
     p.add_argument('--min-tm', type=float, default=0.5, help='same-fold threshold (TM-score, shorter chain; default 0.5)')
@@ -299,7 +299,7 @@ def benchmark(argv=None) -> int:
 def tree_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='foldtree2-tree', description='Tree of protein structures from foldtree2 token alignments.')
     p.add_argument('inputs', nargs='*', help='structure files, directories or globs (with -c)')
-    p.add_argument('-c', '--checkpoint', help='trained checkpoint (to encode the structures)')
+    p.add_argument('-c', '--checkpoint', help='trained checkpoint, to encode the structures ("pretrained": the alphabet shipped with the package)')
     p.add_argument('--tokens', help='token FASTA written by foldtree2-encode (instead of structures + checkpoint)')
     p.add_argument('--structures', nargs='+', help='with --tokens: the structures, for --compare-aa/--compare-tm')
     p.add_argument('--num-embeddings', type=int, help='alphabet size K of a --tokens file (default: largest token + 1)')

@@ -13,8 +13,8 @@ import gemmi
 import numpy as np
 
 # %% auto #0
-__all__ = ['AA_ORDER', 'BACKBONE_ATOMS', 'MODES', 'EXAMPLE_DATA', 'AFDB_RRNPPA', 'UPSTREAM_H5', 'StructureError', 'Chain',
-           'file_stem', 'one_letter', 'read_structure']
+__all__ = ['AA_ORDER', 'BACKBONE_ATOMS', 'MODES', 'EXAMPLE_DATA', 'AFDB_RRNPPA', 'UPSTREAM_H5', 'PRETRAINED', 'StructureError',
+           'Chain', 'file_stem', 'one_letter', 'read_structure', 'checkpoint_path']
 
 # %% ../nbs/foldtree2/00_structures.ipynb #f483beef
 AA_ORDER = 'ACDEFGHIKLMNPQRSTVWY'
@@ -181,3 +181,9 @@ def read_structure(path, chains=None, mode: str = 'auto', max_residues: int | No
 EXAMPLE_DATA = Path(str(resources.files('foldtree2'))) / 'example_data'
 AFDB_RRNPPA = EXAMPLE_DATA / 'afdb_rrnppa'                         # 32 AlphaFold DB v2 models, CC BY 4.0
 UPSTREAM_H5 = EXAMPLE_DATA / 'upstream_h5' / 'upstream_two_afdb.h5'  # original builder's layout, 2 of them
+PRETRAINED = EXAMPLE_DATA / 'pretrained' / 'realistic_k20.pt'        # the recommended alphabet (+ .submat.txt)
+
+# %% ../nbs/foldtree2/00_structures.ipynb #b3c1f0a2
+def checkpoint_path(checkpoint):
+    "`'pretrained'` → `PRETRAINED`, the alphabet shipped with the package; any other checkpoint as it is."
+    return PRETRAINED if str(checkpoint) == 'pretrained' else checkpoint

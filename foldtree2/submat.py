@@ -201,8 +201,9 @@ SUBMAT_SUFFIX = '.submat.txt'
 _FORMAT = 'foldtree2 substitution matrix v1'
 
 def submat_path(checkpoint) -> Path:
-    "Where the matrix of a checkpoint lives: `best.pt` → `best.submat.txt` (same folder)."
-    p = Path(checkpoint)
+    "Where the matrix of a checkpoint lives: `best.pt` → `best.submat.txt` (same folder; 'pretrained': the shipped one's)."
+    from foldtree2.structures import checkpoint_path
+    p = Path(checkpoint_path(checkpoint))
     return p.with_name((p.name[:-len(p.suffix)] if p.suffix else p.name) + SUBMAT_SUFFIX)
 
 # %% ../nbs/foldtree2/63_submat.ipynb #e558150e
