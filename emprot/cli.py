@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from foldtree2.cli import guarded     # standard library only: --help stays fast
+from foldtree2.cli import guarded, progress_flag     # standard library only: --help stays fast
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def tokenize(argv=None) -> int:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--overwrite', action='store_true', help='re-tokenize entries that already exist')
     p.add_argument('--report', default=None, help='write the JSON report here (always printed)')
-    a = p.parse_args(argv)
+    a = progress_flag(p).parse_args(argv)
     from emprot.tokens import ADK_FIT_ON, TokenStore, adk_jobs, tokenize_trajectories   # after parsing: --help stays fast
     jobs = adk_jobs() if a.default else []
     fit_on = a.fit_on if a.fit_on is not None else (list(ADK_FIT_ON) if a.default and not a.trajectory else None)
@@ -90,7 +90,7 @@ def tokenize(argv=None) -> int:
     if not jobs:
         p.error('nothing to do: give --trajectory (with --topology) or --default')
     rep = tokenize_trajectories(jobs, a.out, codebook=a.codebook, n_clusters=a.n_clusters, fit_on=fit_on,
-                                selection=a.selection, seed=a.seed, overwrite=a.overwrite)
+                                selection=a.selection, seed=a.seed, overwrite=a.overwrite, progress=not a.no_progress)
     if a.save_codebook:
         st = TokenStore(a.out); rep['codebook_file'] = str(st.lookup().save(a.save_codebook)); st.close()
     print(_write_json(rep, a.report))
@@ -106,7 +106,7 @@ def train(argv=None) -> int:
     p.add_argument('--config', required=True, help="YAML/JSON config; 'default' = the packaged emprot/configs/default.yaml")
     p.add_argument('--token-store', default=None, help='overrides config key token_store')
     p.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE', help='override config keys (values parsed as YAML)')
-    a = p.parse_args(argv)
+    a = progress_flag(p).parse_args(argv)
     from foldtree2.engine import console_logging
     from emprot.tokens import TokenStore
     from emprot.training import EMPROTTrainer, trainer_config
@@ -117,6 +117,7 @@ def train(argv=None) -> int:
     trainer_config(sets, source='--set')
     cfg.update(sets)
     if a.token_store: cfg['token_store'] = a.token_store
+    cfg['progress'] = cfg.get('progress', True) and not a.no_progress        # a bar unless the config or the flag says not
     if not cfg.get('token_store'):
         p.error('no token store: set token_store in the config or pass --token-store (see emprot-tokenize)')
     store = TokenStore(cfg['token_store'])
@@ -156,7 +157,7 @@ def evaluate(argv=None) -> int:
     p.add_argument('--device', default='auto', help="'auto' (CUDA if available, else CPU), 'cpu', 'cuda:1', ...")
     p.add_argument('--alpha', type=float, default=1.0, help='Markov shrinkage towards the pooled transition table')
     p.add_argument('--out', default=None, help='write the JSON report here (always printed)')
-    a = p.parse_args(argv)
+    a = progress_flag(p).parse_args(argv)
     if not a.checkpoint and not a.baselines_only:
         p.error('give --checkpoint, or --baselines-only')
     from emprot.data import DATA_DEFAULTS, TokenWindowDataset
@@ -182,7 +183,8 @@ def evaluate(argv=None) -> int:
         model, mcfg = _model_from_checkpoint(ck, a.checkpoint, store.lookup(), a.device)
         if mcfg.get('future_horizon', eval_ds.F) != eval_ds.F:
             p.error(f'--checkpoint predicts {mcfg["future_horizon"]} steps but the data config has future_horizon={eval_ds.F}')
-    rep = evaluation_report(train_ds, eval_ds, model=model, device=a.device, alpha=a.alpha, batch_size=a.batch_size)
+    rep = evaluation_report(train_ds, eval_ds, model=model, device=a.device, alpha=a.alpha, batch_size=a.batch_size,
+                            progress=not a.no_progress)
     rep.update(split=a.split, train_split=a.train_split, checkpoint=a.checkpoint)
     print(format_report(rep), file=sys.stderr)
     print(_write_json(rep, a.out))

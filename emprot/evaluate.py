@@ -159,11 +159,12 @@ def evaluate_baselines(dataset: TokenWindowDataset, markov: MarkovBaseline, batc
 
 # %% ../nbs/emprot/30_evaluate.ipynb #56337735
 @torch.no_grad()
-def evaluate_model(model, loader, device='cpu') -> dict:
-    "Accuracies of `model` (argmax of `cluster_logits`) on every batch of `loader`."
+def evaluate_model(model, loader, device='cpu', progress: bool = False) -> dict:
+    "Accuracies of `model` (argmax of `cluster_logits`) on every batch of `loader` (`progress`: a bar on stderr)."
+    from tqdm.auto import tqdm
     model.eval()
     meter = None
-    for batch in loader:
+    for batch in tqdm(loader, desc='emprot-evaluate', unit='batch', disable=not progress, leave=False):
         batch = {k: v.to(device) for k, v in batch.items()}
         out = model(batch['input_cluster_ids'], batch['times'], batch['sequence_lengths'], batch['history_mask'])
         pred = out['cluster_logits'].argmax(-1)
@@ -175,7 +176,7 @@ def evaluate_model(model, loader, device='cpu') -> dict:
 
 # %% ../nbs/emprot/30_evaluate.ipynb #5e336579
 def evaluation_report(train_dataset: TokenWindowDataset, eval_dataset: TokenWindowDataset, model=None, loader=None,
-                      device='cpu', alpha: float = 1.0, batch_size: int = 64) -> dict:
+                      device='cpu', alpha: float = 1.0, batch_size: int = 64, progress: bool = False) -> dict:
     """Report dict: the model (if given; `loader` defaults to sequential batches of `eval_dataset`) and both
     baselines (Markov fitted on `train_dataset`) on the windows of `eval_dataset`."""
     markov = MarkovBaseline.fit(train_dataset, alpha=alpha)
@@ -188,7 +189,7 @@ def evaluation_report(train_dataset: TokenWindowDataset, eval_dataset: TokenWind
         if loader is None:
             loader = torch.utils.data.DataLoader(eval_dataset, batch_size=batch_size, shuffle=False,
                                                  collate_fn=collate_windows)
-        rep['model'] = evaluate_model(model, loader, device)
+        rep['model'] = evaluate_model(model, loader, device, progress)
     return rep
 
 # %% ../nbs/emprot/30_evaluate.ipynb #f8cc2f0f

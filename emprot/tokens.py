@@ -415,12 +415,15 @@ def _write_entries(store_path, lookup: ClusterLookup, feats: dict, report: dict,
 
 # %% ../nbs/emprot/00_tokens.ipynb #4267d04d
 def tokenize_trajectories(jobs, store_path, lookup: ClusterLookup | None = None, codebook=None, n_clusters: int = 36,
-                          fit_on=None, selection: str = 'protein', seed: int = 0, overwrite: bool = False) -> dict:
+                          fit_on=None, selection: str = 'protein', seed: int = 0, overwrite: bool = False,
+                          progress: bool = False) -> dict:
     """Tokenize `jobs` (dicts with `topology`, `trajectory`, optional `name`, `selection`) into the store at `store_path`.
 
     Codebook, first that applies: `lookup`; a `codebook` file; the codebook already in the store; else k-means
     with `n_clusters` fitted on the jobs named in `fit_on` (default: all jobs). Existing entries are skipped
-    unless `overwrite`. Every failure is reported (file + reason) and the others continue. Returns a report dict."""
+    unless `overwrite`. Every failure is reported (file + reason) and the others continue. `progress`: a bar of the
+    trajectories read, on stderr. Returns a report dict."""
+    from tqdm.auto import tqdm
     t_start = time.perf_counter()
     store_path = Path(store_path)
     jobs = [dict(j) for j in jobs]
@@ -439,7 +442,7 @@ def tokenize_trajectories(jobs, store_path, lookup: ClusterLookup | None = None,
     todo = [j for j in jobs if overwrite or j['name'] not in existing]
     report['skipped'] = [j['name'] for j in jobs if j not in todo]
     feats = {}
-    for j in todo:
+    for j in tqdm(todo, desc='emprot-tokenize', unit='trajectory', disable=not progress, leave=False):
         try:
             feats[j['name']] = trajectory_features(j['topology'], j['trajectory'], j.get('selection', selection))
         except TrajectoryError as e:

@@ -64,6 +64,7 @@ TRAINER_DEFAULTS = dict(
     log_dir='',                    # TensorBoard directory ('' = off)
     log_every=0,                   # log the training loss every N optimizer steps (0 = per epoch only)
     use_wandb=False,               # only if wandb is importable; failures never stop training
+    progress=False,                # a progress bar per epoch on stderr (emprot-train: on, unless --no-progress)
     wandb_project='emprot',
 )
 CONFIG_DEFAULTS = {**DATA_DEFAULTS, **MODEL_DEFAULTS, **TRAINER_DEFAULTS, 'num_clusters': None}
@@ -102,7 +103,8 @@ def _wandb_call(t, name: str, *args, **kw):
 
 # %% ../nbs/emprot/20_training.ipynb #45ac6532
 LOOP_NAMES = dict(max_epochs='epochs', grad_accum_steps='accum_steps', max_grad_norm='clip_grad_norm',
-                  patience='patience', early_stopping_min_delta='min_delta', log_every='log_every', seed='seed')
+                  patience='patience', early_stopping_min_delta='min_delta', log_every='log_every', seed='seed',
+                  progress='progress')
 
 
 def _resolve_num_clusters(cfg: dict, lookup) -> int:
@@ -139,8 +141,7 @@ class EMPROTTrainer(engine.Trainer):
         engine.seed_everything(cfg['seed'])
         model = ProteinTransformerClassificationOnly(cfg)
         sched = dict(name='cosine', warmup_ratio=cfg['warmup_proportion'], min_lr=cfg['min_lr'])
-        loop = {**{e: cfg[s] for s, e in LOOP_NAMES.items()}, 'save_last': True, 'keep_best_weights': True,
-                'progress': False}
+        loop = {**{e: cfg[s] for s, e in LOOP_NAMES.items()}, 'save_last': True, 'keep_best_weights': True}
         super().__init__(model, {'adamw': _adamw(model, cfg, device)}, cfg, loop,
                          sched if cfg['use_scheduler'] else None, env=env, device=device,
                          amp=engine.amp_policy(device, cfg['use_amp']), out_dir=cfg['checkpoint_dir'] or None,

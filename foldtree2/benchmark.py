@@ -119,12 +119,12 @@ def _idx(s: str, sm: SubMatrix) -> np.ndarray:
     return as_indices(s, sm.alphabet)
 
 # %% ../nbs/foldtree2/64_benchmark.ipynb #4d62f6e9
-def tm_matrix(chains, processes: int = 1) -> np.ndarray:
+def tm_matrix(chains, processes: int = 1, progress: bool = False) -> np.ndarray:
     "(n, n) TM-scores normalised by the shorter chain (TM-align of i vs j for i < j, mirrored; 1 on the diagonal)."
     n = len(chains)
     T = np.eye(n)
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    for (i, j), x in zip(pairs, align_all(chains, pairs, processes)): T[i, j] = T[j, i] = x.tm
+    for (i, j), x in zip(pairs, align_all(chains, pairs, processes, progress)): T[i, j] = T[j, i] = x.tm
     return T
 
 # %% ../nbs/foldtree2/64_benchmark.ipynb #dfc5fc20
@@ -167,7 +167,7 @@ def sens_ci(sens, other=None, n_boot: int = 2000, seed: int = 0) -> tuple[float,
     return tuple(float(v) for v in np.percentile(means, [2.5, 97.5]))
 
 # %% ../nbs/foldtree2/64_benchmark.ipynb #0b366591
-def encode_alphabets(chains, checkpoint=None, device='cpu') -> tuple[dict, dict]:
+def encode_alphabets(chains, checkpoint=None, device='cpu', progress: bool = False) -> tuple[dict, dict]:
     "Per-chain strings for each alphabet ('3di', 'aa', 'dssp', and 'tokens' with a checkpoint) + seconds spent."
     from foldtree2.features import dssp3
     seqs, secs = {}, {}
@@ -178,7 +178,7 @@ def encode_alphabets(chains, checkpoint=None, device='cpu') -> tuple[dict, dict]
     if checkpoint is not None:
         from foldtree2.submat import encode_chains
         t = time.perf_counter()
-        s = encode_chains(checkpoint, chains, device).strings()
+        s = encode_chains(checkpoint, chains, device, progress).strings()
         seqs['tokens'] = [s[c.name] for c in chains]
         secs['tokens'] = time.perf_counter() - t
     return seqs, secs
@@ -252,27 +252,29 @@ def _score_all(seqs: dict, keys: tuple, mats: tuple) -> tuple[np.ndarray, int, i
 # %% ../nbs/foldtree2/64_benchmark.ipynb #00a60dee
 def run_benchmark(held_out, train, checkpoint=None, labels=None, processes: int = 1, device='cpu',
                   min_tm: float = 0.5, max_residues: int | None = None, combined: bool = True,
-                  max_train_chains: int | None = None, seed: int = 0) -> dict:
-    "Fold-recognition benchmark of the alphabets on held-out structures; matrices learned on `train`. Returns the report."
+                  max_train_chains: int | None = None, seed: int = 0, progress: bool = False) -> dict:
+    """Fold-recognition benchmark of the alphabets on held-out structures; matrices learned on `train`. Returns the report.
+    `progress`: bars on stderr for the TM-alignments, the encoding and the methods."""
+    from tqdm.auto import tqdm
     t0 = time.perf_counter()
     held, tr = read_chains(held_out, max_residues), read_chains(train, max_residues, max_train_chains, seed)
     if len(held) < 3: raise ValueError(f'{len(held)} held-out chains: need at least 3')
     if len(tr) < 2: raise ValueError(f'{len(tr)} training chains: need at least 2')
     if {c.name for c in held} & {c.name for c in tr}: raise ValueError('held-out and training sets share chains')
     ids = [c.name for c in held]
-    t = time.perf_counter(); T = tm_matrix(held, processes); tm_s = time.perf_counter() - t
-    t = time.perf_counter(); tr_alns = align_all(tr, processes=processes); tr_s = time.perf_counter() - t
+    t = time.perf_counter(); T = tm_matrix(held, processes, progress); tm_s = time.perf_counter() - t
+    t = time.perf_counter(); tr_alns = align_all(tr, processes=processes, progress=progress); tr_s = time.perf_counter() - t
     from foldtree2.submat import submat_path
     saved = checkpoint is not None and submat_path(checkpoint).is_file()      # the token matrix beside the checkpoint
-    seqs, enc_s = encode_alphabets(held, checkpoint, device)
-    tr_seqs, _ = encode_alphabets(tr, None if saved else checkpoint, device)  # training tokens only to learn it
+    seqs, enc_s = encode_alphabets(held, checkpoint, device, progress)
+    tr_seqs, _ = encode_alphabets(tr, None if saved else checkpoint, device, progress)  # training tokens only to learn it
     mats, learn_s = _matrices(tr, tr_seqs, checkpoint, tr_alns, min_tm, device)
     pos = T >= min_tm
     report = {'held_out': len(held), 'train': len(tr), 'pairs': len(held) * (len(held) - 1) // 2,
               'positive_pairs': int(np.triu(pos, 1).sum()), 'min_tm': min_tm, 'checkpoint': str(checkpoint) if checkpoint else None,
               'seconds': {'tm_align_held_out': tm_s, 'tm_align_train': tr_s}, 'methods': {}, 'ids': ids}
     scores = {}
-    for name, keys, sms in _methods(mats, combined):
+    for name, keys, sms in tqdm(_methods(mats, combined), desc='methods', unit='method', disable=not progress, leave=False):
         t = time.perf_counter(); S, o, e = _score_all(seqs, keys, sms); al = time.perf_counter() - t
         enc = sum(enc_s[k] for k in keys); scores[name] = S
         report['methods'][name] = {**_measures(S, T, pos, ids), 'seconds': enc + al, 'encode_s': enc, 'align_s': al,
@@ -353,7 +355,7 @@ def write_report(report: dict, outdir) -> Path:
 def run_cli(a) -> int:
     "The work of `foldtree2-benchmark` on its parsed arguments (`foldtree2.cli`)."
     rep = run_benchmark(a.held_out, a.train, a.checkpoint, a.labels, a.processes, a.device, a.min_tm, a.max_residues,
-                        not a.no_combined, a.max_train_chains, a.seed)            # bad input: foldtree2.cli.guarded
+                        not a.no_combined, a.max_train_chains, a.seed, not a.no_progress)            # bad input: foldtree2.cli.guarded
     path = write_report(rep, a.outdir)
     print(table(rep)); print(f"total {rep['seconds']['total']:.1f} s -> {path}")
     return 0

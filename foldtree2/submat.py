@@ -54,17 +54,20 @@ def align_pair(name_a: str, ca_a, seq_a: str, name_b: str, ca_b, seq_b: str) -> 
 # %% ../nbs/foldtree2/63_submat.ipynb #74f0cb3b
 def _align_job(args): return align_pair(*args)
 
-def align_all(chains, pairs=None, processes: int = 1) -> list[PairAlignment]:
-    "TM-align all pairs i < j of `chains` (foldtree2 `Chain`s), or the given index pairs; `processes` > 1 uses a pool."
+def align_all(chains, pairs=None, processes: int = 1, progress: bool = False) -> list[PairAlignment]:
+    """TM-align all pairs i < j of `chains` (foldtree2 `Chain`s), or the given index pairs; `processes` > 1 uses a pool.
+    `progress`: a bar of aligned pairs on stderr (the n² step of submat, benchmark and the dataset builder)."""
+    from tqdm.auto import tqdm
     chains = list(chains)
     if pairs is None: pairs = [(i, j) for i in range(len(chains)) for j in range(i + 1, len(chains))]
     jobs = [(chains[i].name, chains[i].coords[:, 1], chains[i].sequence,
              chains[j].name, chains[j].coords[:, 1], chains[j].sequence) for i, j in pairs]
+    bar = lambda it: tqdm(it, total=len(jobs), desc='TM-align', unit='pair', disable=not progress, leave=False)
     if processes > 1 and len(jobs) > 1:
         import multiprocessing as mp
-        with mp.get_context('spawn').Pool(processes) as pool:
-            return pool.map(_align_job, jobs, chunksize=max(1, len(jobs) // (8 * processes)))
-    return [_align_job(j) for j in jobs]
+        with mp.get_context('spawn').Pool(processes) as pool:      # imap keeps the order and lets the bar move
+            return list(bar(pool.imap(_align_job, jobs, chunksize=max(1, min(64, len(jobs) // (8 * processes))))))
+    return [_align_job(j) for j in bar(jobs)]
 
 # %% ../nbs/foldtree2/63_submat.ipynb #4c120bd8
 def as_indices(seq, alphabet: str) -> np.ndarray:
@@ -277,14 +280,14 @@ def read_chains(inputs, max_residues: int | None = None, max_chains: int | None 
     return out
 
 # %% ../nbs/foldtree2/63_submat.ipynb #1704ee71
-def encode_chains(checkpoint, chains, device='cpu'):
+def encode_chains(checkpoint, chains, device='cpu', progress: bool = False):
     "Tokens of `Chain`s with a checkpoint (path or loaded model), through foldtree2-encode's encoder; one error names them all."
     from foldtree2.alphabet import GraphItem, encode_items, load_model
     from foldtree2.features import graph_from_arrays
     model = load_model(checkpoint, device)
     items = (GraphItem(c.name, graph_from_arrays(c.coords, c.sequence, c.plddt, identifier=c.name, radius=model.radius), c.source)
              for c in chains)
-    enc = encode_items(model, items, progress=False)
+    enc = encode_items(model, items, progress=progress, total=len(chains))
     if enc.errors: raise ValueError(f'{checkpoint}: encoding failed for {sorted(enc.errors)[:3]} (of {len(enc.errors)})')
     return enc
 
@@ -298,10 +301,10 @@ def token_submat(checkpoint, structures, processes: int = 1, min_tm: float = 0.5
     try: model = load_model(checkpoint, device)
     except CheckpointError as e: raise FileNotFoundError(str(e)) from None
     chains = read_chains(structures, max_chains=max_chains)
-    enc = encode_chains(model, chains)                  # only the chains that are aligned
+    enc = encode_chains(model, chains, progress=progress)     # only the chains that are aligned
     chains = [c for c in chains if c.name in enc.tokens and len(enc.tokens[c.name]) == len(c)]
     if len(chains) < 2: raise ValueError(f'{len(chains)} usable training chain(s): need at least 2')
-    alns = align_all(chains, processes=processes)
+    alns = align_all(chains, processes=processes, progress=progress)
     sm = learn_submat({c.name: enc.tokens[c.name] for c in chains}, ''.join(token_chars(model.num_embeddings)), alns,
                       min_tm, max_dist, name=f'foldtree2 tokens K={model.num_embeddings} of {Path(str(checkpoint)).name}')
     sm.meta.update(chains=len(chains), seconds=round(time.time() - t0, 1))
@@ -310,7 +313,8 @@ def token_submat(checkpoint, structures, processes: int = 1, min_tm: float = 0.5
 # %% ../nbs/foldtree2/63_submat.ipynb #a44eb1c1
 def run_cli(a) -> int:
     "The work of `foldtree2-submat` on its parsed arguments (`foldtree2.cli`)."
-    sm, path = token_submat(a.checkpoint, a.structures, a.processes, a.min_tm, a.max_dist, a.max_chains, a.device, out=a.output)
+    sm, path = token_submat(a.checkpoint, a.structures, a.processes, a.min_tm, a.max_dist, a.max_chains, a.device,
+                            progress=not a.no_progress, out=a.output)
     print(f'foldtree2-submat: {len(sm)} symbols, {sm.meta["pairs"]} pairs with TM >= {a.min_tm}, gaps {sm.gap_open}/{sm.gap_extend} '
           f'({sm.meta["gaps"]}), expected score {sm.expected_score():.3f} -> {path}', file=sys.stderr)
     return 0

@@ -386,7 +386,7 @@ def run_cli(a) -> int:
         tokens, K = _tokens_of(a.tokens, a.num_embeddings); structs = a.structures
     else:
         if not (a.checkpoint and a.inputs): raise ValueError('need -c CHECKPOINT and structure inputs, or --tokens FILE')
-        enc = encode_structures(a.checkpoint, a.inputs, device=a.device, progress=False)
+        enc = encode_structures(a.checkpoint, a.inputs, device=a.device, progress=not a.no_progress)
         for src, why in enc.errors.items(): say(f'skipped {src}: {why}')
         tokens, K, structs = enc.tokens, enc.num_embeddings, a.inputs
         write_fasta(tokens, f'{out}.tokens.fa', K); sec['encode'] = time.perf_counter() - t
