@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import difflib
 import gc
 import itertools
@@ -32,14 +33,15 @@ from foldtree2.options import SCHEDULES
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['CHECKPOINT_MARKER', 'CHECKPOINT_VERSION', 'LOOP_DEFAULTS', 'seed_everything', 'AmpPolicy', 'amp_policy',
-           'get_scheduler', 'CheckpointError', 'rng_state', 'restore_rng', 'save_checkpoint', 'load_checkpoint',
-           'upgrade_checkpoint', 'model_from_checkpoint', 'DistEnv', 'resolve_device', 'init_distributed', 'is_dist',
-           'cleanup_distributed', 'all_reduce_sum', 'all_reduce_mean', 'broadcast_object', 'barrier',
-           'broadcast_buffers', 'unwrap_model', 'ConfigError', 'load_config_file', 'validate_config', 'parser_defaults',
-           'types_from_parser', 'explicit_cli_keys', 'merge_config', 'optimizer_step', 'EarlyStopping', 'NullWriter',
-           'make_writer', 'NonFiniteLossError', 'console_logging', 'get_logger', 'add_sums', 'reduce_sums', 'Remaining',
-           'Trainer', 'mutable_tensors', 'log_scalars']
+__all__ = ['CHECKPOINT_MARKER', 'CHECKPOINT_VERSION', 'LOOP_DEFAULTS', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'seed_everything',
+           'AmpPolicy', 'amp_policy', 'get_scheduler', 'CheckpointError', 'rng_state', 'restore_rng', 'save_checkpoint',
+           'load_checkpoint', 'upgrade_checkpoint', 'model_from_checkpoint', 'DistEnv', 'resolve_device',
+           'init_distributed', 'is_dist', 'cleanup_distributed', 'all_reduce_sum', 'all_reduce_mean',
+           'broadcast_object', 'barrier', 'broadcast_buffers', 'unwrap_model', 'ConfigError', 'load_config_file',
+           'validate_config', 'parser_defaults', 'types_from_parser', 'explicit_cli_keys', 'merge_config',
+           'optimizer_step', 'EarlyStopping', 'NullWriter', 'make_writer', 'NonFiniteLossError', 'console_logging',
+           'get_logger', 'add_sums', 'reduce_sums', 'Remaining', 'keep_freed_memory', 'Trainer', 'mutable_tensors',
+           'log_scalars']
 
 # %% ../nbs/foldtree2/30_engine.ipynb #556b50e1
 def seed_everything(seed: int):
@@ -591,6 +593,18 @@ class Remaining:
     def __len__(self): return max(0, len(self.loader) - self.start)
     def __iter__(self): return itertools.islice(iter(self.loader), self.start, None)
 
+# %% ../nbs/foldtree2/30_engine.ipynb #bd90bc63
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3       # glibc's mallopt parameters (malloc.h)
+
+def keep_freed_memory(mmap_threshold: int = 32 << 20) -> bool:
+    """Keep freed memory in the process for the next step: fix glibc's mmap threshold at `mmap_threshold` and its
+    trim threshold at twice that (process-wide). Linux with glibc only; `FOLDTREE2_MALLOC=default` turns it off.
+    Returns whether it was applied."""
+    if sys.platform != 'linux' or os.environ.get('FOLDTREE2_MALLOC') == 'default': return False
+    try: mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError): return False
+    return bool(mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(mallopt(M_TRIM_THRESHOLD, 2 * int(mmap_threshold)))
+
 # %% ../nbs/foldtree2/30_engine.ipynb #e447cf3e
 class Trainer:
     "The training loop; subclasses supply `loss`, `zero_sums`, `metrics` and `monitor` (see above)."
@@ -605,6 +619,7 @@ class Trainer:
         self.config, self.loop = config, {**LOOP_DEFAULTS, **(loop or {})}
         self.log = get_logger(self.log_name)
         self.model = model.to(self.device)
+        if self.device.type == 'cpu': keep_freed_memory()   # no page faults for memory the last step freed (above)
         self.net = self._wrap(self.model, find_unused_parameters)
         self.optimizers, self.schedule = dict(optimizers), schedule
         self.schedulers, self.sched_mode, self._pending_schedulers = {}, 'step', None
