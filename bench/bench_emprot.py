@@ -36,16 +36,11 @@ ORIGINAL = {'214': {'tokens_per_s': 3450, 'seconds_per_step': 1.49}, '64': {'tok
 SIZES = dict(d_embed=128, num_heads=4, num_layers=2, history_frames=5, future_horizon=3, batch_size=8)
 
 
-def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int = 0) -> dict:
-    "Runs inside a fresh process: times the trainer's train_epoch and the bare step on `steps` real batches."
+def adk_batches(store_path: str, n_res: int, steps: int) -> list:
+    "`steps` seeded random batches of real AdK windows (sizes of SIZES), cut to their first `n_res` residues."
     import torch
-    if threads:
-        torch.set_num_threads(threads)
     from emprot.data import TokenWindowDataset, collate_windows
     from emprot.tokens import TokenStore
-    from emprot.training import EMPROTTrainer, masked_cross_entropy
-    from foldtree2 import engine
-
     store = TokenStore(store_path)
     ds = TokenWindowDataset(store, [('adk_dims', 0, store.shape('adk_dims')[0]),
                                     ('adk_gbis_tmd', 0, store.shape('adk_gbis_tmd')[0])],
@@ -64,6 +59,29 @@ def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int 
         b['run_length'] = b['run_length'][:, :n_res].contiguous()
         b['sequence_lengths'] = b['sequence_lengths'].clamp(max=n_res)
         batches.append(b)
+    return batches
+
+
+def adk_store(folder) -> Path:
+    "The AdK token store of mdanalysistests' trajectories (36 clusters), written into `folder`."
+    from emprot.tokens import ADK_FIT_ON, adk_jobs, tokenize_trajectories
+    store = Path(folder) / 'adk.h5'
+    tokenize_trajectories(adk_jobs(), store, n_clusters=36, fit_on=ADK_FIT_ON)
+    return store
+
+
+def run_one(n_res: int, steps: int, repeats: int, store_path: str, threads: int = 0) -> dict:
+    "Runs inside a fresh process: times the trainer's train_epoch and the bare step on `steps` real batches."
+    import torch
+    if threads:
+        torch.set_num_threads(threads)
+    from emprot.tokens import TokenStore
+    from emprot.training import EMPROTTrainer, masked_cross_entropy
+    from foldtree2 import engine
+
+    store = TokenStore(store_path)
+    batches = adk_batches(store_path, n_res, steps)
+    B = SIZES['batch_size']
     F, N = batches[0]['future_cluster_ids'].shape[1:]
     targets = B * F * N
     rss_before = current_rss_mb()
@@ -125,10 +143,7 @@ def main(argv=None):
         print(json.dumps(run_one(args._child, args.steps, args.repeats, args._store, args.threads)))
         return
     import torch
-    from emprot.tokens import ADK_FIT_ON, adk_jobs, tokenize_trajectories
-    tmp = Path(tempfile.mkdtemp())
-    store = tmp / 'adk.h5'
-    tokenize_trajectories(adk_jobs(), store, n_clusters=36, fit_on=ADK_FIT_ON)
+    store = adk_store(tempfile.mkdtemp())
     results, load_start = {}, os.getloadavg()
     for n in args.sizes:
         r = subprocess.run([sys.executable, __file__, '--_child', str(n), '--_store', str(store),

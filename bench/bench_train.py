@@ -8,7 +8,9 @@ AlphaFold models of foldtree2/example_data/afdb_rrnppa/. The original implementa
 Uses the library exactly as the trainer does: foldtree2.data (graphs), foldtree2.decoders.build_model,
 foldtree2.optim.build_optimizers, foldtree2.losses.monodecoder_loss. Graphs are built and loaded into memory
 first (timed separately as `load_s_per_graph`), so `residues_per_s` is the model's training rate.
-Each variant runs in its own subprocess (clean peak RSS).
+Each variant runs in its own subprocess (clean peak RSS). Like the trainer on the CPU, the step runs with
+`foldtree2.engine.keep_freed_memory()` (`--malloc default` leaves glibc's malloc as it is, for comparison);
+`page_faults_per_step` counts the minor page faults of the timed steps.
 
     python bench/bench_train.py                 # all variants, writes bench/results/bench_train.json
     python bench/bench_train.py --epochs 1 --variants reference --threads 2
@@ -36,9 +38,12 @@ VARIANTS = {
 }
 
 
-def run_variant(name, epochs, max_steps, profile, threads):
+def run_variant(name, epochs, max_steps, profile, threads, malloc='keep'):
+    import resource
     import torch
     torch.set_num_threads(threads)
+    from foldtree2.engine import keep_freed_memory
+    kept = keep_freed_memory() if malloc == 'keep' else False      # what foldtree2.engine.Trainer does on the CPU
     from torch_geometric.loader import DataLoader
     from foldtree2.data import build_store, StructureDataset
     from foldtree2.decoders import build_model
@@ -69,6 +74,7 @@ def run_variant(name, epochs, max_steps, profile, threads):
     rss0 = peak_rss_mb()
     step(next(iter(loader)))                          # warm-up (k-means init of the codebook, allocator)
     res = n_steps = 0; step_times = []; losses = []
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     with timed() as run_t:
         for ep in range(epochs):
             for batch in loader:
@@ -79,13 +85,15 @@ def run_variant(name, epochs, max_steps, profile, threads):
                 if max_steps and n_steps >= max_steps: break
             if max_steps and n_steps >= max_steps: break
     wall, cpu = run_t.wall, run_t.cpu
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
     out = dict(variant=name, config={**REFERENCE, **VARIANTS[name], 'batch_size': 10, 'radius': 15.0,
                                      'mask_plddt': True, 'clip_grad': 1.0, 'optimizer': 'AdamW fp32'},
                parameters=n_params, structures=len(graphs), steps=n_steps, residues=res, wall_s=round(wall, 2),
                residues_per_s=round(res / wall, 1), cpu_s=round(cpu, 2),
                residues_per_cpu_s_x_threads=round(res / cpu * threads, 1),
                s_per_step_mean=round(sum(step_times) / len(step_times), 2),
-               s_per_step_max=round(max(step_times), 2), threads=threads,
+               s_per_step_max=round(max(step_times), 2), threads=threads, malloc_kept=kept,
+               page_faults_per_step=round(faults / n_steps),
                peak_rss_mb=round(peak_rss_mb(), 1),
                rss_before_training_mb=round(rss0, 1), build_store_s=round(build_s, 2),
                load_s_per_graph=round(load_s / len(graphs), 3), first_loss=losses[0], last_loss=losses[-1],
@@ -108,13 +116,15 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, nargs='+', default=[min(2, os.cpu_count() or 1), 1],
                     help='run every variant once per thread count (1 thread: CPU time is a load-robust measure)')
     ap.add_argument('--profile', action='store_true', help='add the top ops of a profiled step')
+    ap.add_argument('--malloc', default='keep', choices=['keep', 'default'],
+                    help="'keep': foldtree2.engine.keep_freed_memory, as the trainer does on the CPU; 'default': glibc's own")
     ap.add_argument('--out', default=str(result_path('bench_train')),
                     help='result file (default: %(default)s)')
     ap.add_argument('--_child', default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a._child:
         ms = a.sparse_max_steps if a._child == 'reference_sparse' else a.max_steps
-        print(json.dumps(run_variant(a._child, a.epochs, ms, a.profile, a.threads[0])))
+        print(json.dumps(run_variant(a._child, a.epochs, ms, a.profile, a.threads[0], a.malloc)))
         return 0
     results = {'original': {'parameters': 2.50e6, 'residues_per_s': [190, 250], 's_per_step': [7, 18],
                             'note': 'issue 3, measured on this machine by the lead'},
@@ -122,7 +132,7 @@ def main(argv=None):
     # the PyG-sparse variant needs ~15 GB and minutes per step: run it at the first thread count only
     for v, th in [(v, th) for v in a.variants for th in a.threads if v != 'reference_sparse' or th == a.threads[0]]:
         cmd = [sys.executable, __file__, '--_child', v, '--epochs', str(a.epochs), '--max-steps', str(a.max_steps),
-               '--sparse-max-steps', str(a.sparse_max_steps), '--threads', str(th)] + (['--profile'] if a.profile else [])
+               '--sparse-max-steps', str(a.sparse_max_steps), '--threads', str(th), '--malloc', a.malloc] + (['--profile'] if a.profile else [])
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
             print(f'variant {v} failed:\n{p.stderr[-3000:]}', file=sys.stderr)
@@ -131,7 +141,7 @@ def main(argv=None):
         r['speedup_vs_original'] = [round(r['residues_per_s'] / 250, 1), round(r['residues_per_s'] / 190, 1)]
         results['runs'].append(r)
         print(json.dumps({k: r[k] for k in ('variant', 'threads', 'parameters', 'residues_per_s', 'cpu_s',
-                                             'residues_per_cpu_s_x_threads', 's_per_step_mean', 'peak_rss_mb',
+                                             'residues_per_cpu_s_x_threads', 's_per_step_mean', 'peak_rss_mb', 'page_faults_per_step',
                                              'speedup_vs_original', 'loadavg_1min_at_end')}), flush=True)
     write_json(a.out, results)
     return 0
