@@ -1,7 +1,7 @@
 """The emprot trainer on the shared engine (`Trainer.train_epoch`) against the loop it replaced, in one process.
 
 Issue 11 asks that the engine train no slower than each trainer's own loop did. Across processes this 2-core
-machine is too noisy to see a few per cent (the same configuration varies by 20-30 % from one process to the next),
+machine is too noisy to see a few per cent (one configuration ranged from 52 to 98 ms per step over ten processes),
 so this script times both loops in one process on one trainer, epoch by epoch, alternating which runs first.
 `old_epoch` below is EMPROTTrainer's `_train_epoch` of commit 7b54617 (the last commit before the engine),
 transcribed line by line with the trainer's present attributes; it exists only here, as the reference to measure
