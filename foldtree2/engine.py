@@ -597,15 +597,18 @@ class Remaining:
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3       # glibc's mallopt parameters (malloc.h)
 
 def keep_freed_memory(mmap_threshold: int = 1 << 30) -> bool:
-    """Keep freed memory in the process for the next step: fix glibc's mmap threshold at `mmap_threshold` (glibc's
-    own ceiling, 32 MiB, where it refuses more) and its trim threshold at twice that (process-wide). Linux with
-    glibc only; `FOLDTREE2_MALLOC=default` turns it off. Returns whether it was applied."""
+    """Keep freed memory in the process for the next step (process-wide): fix glibc's mmap threshold at
+    `mmap_threshold` (or at 32 MiB, its documented ceiling, where a glibc refuses more) and its trim threshold at
+    twice that. Linux with glibc only; `FOLDTREE2_MALLOC=default` turns it off. Returns whether it was applied."""
     if sys.platform != 'linux' or os.environ.get('FOLDTREE2_MALLOC') == 'default': return False
     try: mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError): return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    mmap = int(mmap_threshold) if mallopt(M_MMAP_THRESHOLD, int(mmap_threshold)) else 32 << 20
-    return bool(mallopt(M_MMAP_THRESHOLD, mmap)) and bool(mallopt(M_TRIM_THRESHOLD, min(2 * mmap, 2**31 - 1)))
+    mmap = int(mmap_threshold)
+    if not mallopt(M_MMAP_THRESHOLD, mmap):
+        mmap = 32 << 20
+        if not mallopt(M_MMAP_THRESHOLD, mmap): return False
+    return bool(mallopt(M_TRIM_THRESHOLD, min(2 * mmap, 2**31 - 1)))
 
 # %% ../nbs/foldtree2/30_engine.ipynb #e447cf3e
 class Trainer:
